@@ -1,0 +1,54 @@
+"""Batched, device-agnostic model evaluation shared by attacks, tests and the driver."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from safecompress.data.splits import Split
+
+
+def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` means CUDA when present, else CPU; an explicit ``cuda`` without a GPU is a usage error."""
+    if isinstance(name, torch.device):
+        return name
+    if name in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        from safecompress.errors import UsageError
+
+        raise UsageError("--device cuda was asked for, but no CUDA device is available")
+    return device
+
+
+def model_logits(model: nn.Module, inputs: Any) -> torch.Tensor:
+    """Logits from a plain module (tensor in) or a transformers model (dict in, ``.logits`` out)."""
+    out = model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
+    if isinstance(out, torch.Tensor):
+        return out
+    logits = getattr(out, "logits", None)
+    if logits is None and isinstance(out, (tuple, list)):
+        logits = out[0]
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"model returned {type(out).__name__}; expected a tensor of logits or an object with .logits")
+    return logits
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, split: Split, device: torch.device | str | None = None, batch_size: int = 512) -> torch.Tensor:
+    """Logits for every row of ``split`` in order, as float32 on the CPU; the model is left in eval mode."""
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    model.eval()
+    chunks = [model_logits(model, x).float().cpu() for x, _ in split.batches(batch_size, device)]
+    if not chunks:
+        return torch.empty(0)
+    return torch.cat(chunks)
+
+
+def accuracy(model: nn.Module, split: Split, device: torch.device | str | None = None, batch_size: int = 512) -> float:
+    """Top-1 accuracy of ``model`` on ``split``."""
+    logits = predict_logits(model, split, device, batch_size)
+    return float((logits.argmax(1) == split.labels.cpu()).float().mean()) if len(split) else float("nan")
