@@ -15,11 +15,16 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
         return name
     if name in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from safecompress.errors import UsageError
+    from safecompress.errors import UsageError
 
-        raise UsageError("--device cuda was asked for, but no CUDA device is available")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise UsageError(f"unknown device {name!r}: use auto, cpu or cuda (cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {name!r} was asked for, but no CUDA device is available")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"unsupported device {name!r}: use auto, cpu or cuda (cuda:N)")
     return device
 
 

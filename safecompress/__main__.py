@@ -1,0 +1,3 @@
+from safecompress.cli import main
+
+raise SystemExit(main())

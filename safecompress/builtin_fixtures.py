@@ -1,0 +1,94 @@
+"""Built-in fixtures, provided through the same hook a third-party plugin uses.
+
+``model``      the model under test, in eval mode on the session device (model scope);
+``device``     the session's torch device;
+``data``       the :class:`~safecompress.data.DataSplits` named by ``[tool.safecompress] data``
+               (a conftest ``data`` fixture overrides it);
+``record``     metrics and threshold checks of the running test;
+``thresholds`` the configured limits (``[tool.safecompress.thresholds]``, ``--threshold``);
+``config``, ``seed``, ``tmp_path``, ``session``.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from safecompress.errors import UsageError
+from safecompress.hookspecs import hookimpl
+from safecompress.runner.record import Record, current_record
+
+if TYPE_CHECKING:
+    from safecompress.config import Config
+    from safecompress.runner.session import SafetySession
+
+_tmp_counter = itertools.count()
+
+
+class Thresholds(dict):
+    """A dict of limits whose missing keys are a clear usage error, not a bare KeyError."""
+
+    def __missing__(self, name: str) -> float:
+        known = ", ".join(sorted(self)) or "none"
+        raise UsageError(f"threshold {name!r} is not configured ([tool.safecompress.thresholds] or --threshold {name}=VALUE; configured: {known})")
+
+
+def config(session: "SafetySession") -> "Config":
+    return session.config
+
+
+def device(session: "SafetySession") -> Any:
+    return session.device
+
+
+def seed(config: "Config") -> int:
+    return int(config.getoption("seed", 0))
+
+
+def thresholds(config: "Config") -> Thresholds:
+    return Thresholds(config.thresholds)
+
+
+def model(session: "SafetySession", device: Any) -> Any:
+    if session.model is None:
+        raise UsageError("no model under test: pass a model file to `safecompress test MODEL`")
+    return session.model.to(device).eval()
+
+
+def data(config: "Config", seed: int) -> Any:
+    name = config.getoption("data")
+    if not name:
+        raise UsageError("no data: define a `data` fixture in conftest.py or set [tool.safecompress] data = \"fashion-mnist-embedded\"")
+    from safecompress.data import build_dataset
+
+    options = dict(config.getoption("data_options", {}) or {})
+    options.setdefault("seed", seed)
+    return build_dataset(str(name), pm=config.pluginmanager, **options)
+
+
+def record() -> Record:
+    current = current_record()
+    if current is None:
+        raise UsageError("the record fixture is only available inside a running test")
+    return current
+
+
+def tmp_path(session: "SafetySession") -> Path:
+    path = session.tmp_root / f"{next(_tmp_counter):03d}"
+    path.mkdir(parents=True)
+    return path
+
+
+@hookimpl
+def safecompress_register_fixtures(register: Callable[..., None]) -> None:
+    for function, scope in (
+        (config, "session"),
+        (device, "session"),
+        (seed, "session"),
+        (thresholds, "session"),
+        (data, "session"),
+        (model, "model"),
+        (record, "test"),
+        (tmp_path, "test"),
+    ):
+        register(function, name=function.__name__, scope=scope)

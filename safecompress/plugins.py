@@ -1,0 +1,123 @@
+"""The plugin manager: built-ins, the ``safecompress`` entry-point group, and conftest files.
+
+Set ``SAFECOMPRESS_DISABLE_PLUGIN_AUTOLOAD=1`` to load no third-party plugin (the test suite does).
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+import pluggy
+
+from safecompress import hookspecs
+from safecompress.errors import CollectionError, UsageError
+from safecompress.runner.fixtures import FixtureManager, relpath
+from safecompress.runner.importer import import_path
+
+ENTRY_POINT_GROUP = "safecompress"
+DISABLE_AUTOLOAD_ENV = "SAFECOMPRESS_DISABLE_PLUGIN_AUTOLOAD"
+HOOK_PREFIX = "safecompress_"
+
+BUILTIN_PLUGINS = (
+    "safecompress.runner.collect:Collector",
+    "safecompress.runner.runtest",
+    "safecompress.builtin_fixtures",
+    "safecompress.modelio",
+    "safecompress.data.builtin",
+    "safecompress.reporters.files",
+)
+
+
+class PluginManager(pluggy.PluginManager):
+    """Accepts undecorated ``safecompress_*`` functions too, so a conftest needs no imports."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Optional[pluggy.HookimplOpts]:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith(HOOK_PREFIX) and callable(getattr(plugin, name, None)):
+            return {}  # type: ignore[return-value]
+        return opts
+
+
+def _load_builtin(reference: str) -> Any:
+    module_name, _, attr = reference.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)() if attr else module
+
+
+def get_plugin_manager(load_entrypoints: bool = True, extra_builtins: Iterable[str] = ()) -> PluginManager:
+    """Built-ins registered exactly like third-party plugins, then the entry-point group."""
+    pm = PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for reference in (*BUILTIN_PLUGINS, *extra_builtins):
+        pm.register(_load_builtin(reference), name=f"builtin:{reference}")
+    if load_entrypoints and not os.environ.get(DISABLE_AUTOLOAD_ENV):
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except Exception as exc:  # a broken third-party plugin is the user's input, not our crash
+            raise UsageError(f"could not load a plugin of the {ENTRY_POINT_GROUP!r} entry-point group: {type(exc).__name__}: {exc}") from exc
+    return pm
+
+
+def collect_registry(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Any]:
+    """Call a ``register`` hook and return what plugins registered, by name (later plugins override)."""
+    found: dict[str, Any] = {}
+
+    def register(name: str, value: Any, *_: Any, **__: Any) -> None:
+        found[name] = value
+
+    getattr(pm.hook, hook_name)(register=register)
+    return found
+
+
+def plugin_name(pm: pluggy.PluginManager, plugin: Any) -> str:
+    return pm.get_name(plugin) or repr(plugin)
+
+
+class ConftestLoader:
+    """Imports ``conftest.py`` files from the root down to each test folder, once each."""
+
+    def __init__(self, pm: pluggy.PluginManager, rootdir: Path) -> None:
+        self.pm = pm
+        self.rootdir = rootdir.resolve()
+        self.modules: dict[Path, Any] = {}
+
+    def folders_for(self, path: Path) -> list[Path]:
+        path = path.resolve()
+        folder = path if path.is_dir() else path.parent
+        if folder == self.rootdir or self.rootdir in folder.parents:
+            chain = [folder, *folder.parents]
+            return list(reversed(chain[: chain.index(self.rootdir) + 1]))
+        return [folder]
+
+    def load_for(self, paths: Iterable[Path]) -> None:
+        for path in paths:
+            targets = [path, *([p for p in sorted(path.rglob("*")) if p.is_dir() and not p.name.startswith((".", "__"))] if path.is_dir() else [])]
+            for target in targets:
+                for folder in self.folders_for(target):
+                    self.load(folder / "conftest.py")
+
+    def load(self, conftest: Path) -> None:
+        conftest = conftest.resolve()
+        if conftest in self.modules or not conftest.is_file():
+            return
+        try:
+            module = import_path(conftest)
+        except CollectionError as exc:
+            raise UsageError(str(exc)) from exc
+        self.modules[conftest] = module
+        self.pm.register(module, name=f"conftest:{relpath(conftest, self.rootdir) or 'conftest.py'}")
+
+    def parse_fixtures(self, fixtures: FixtureManager) -> None:
+        for conftest, module in self.modules.items():
+            fixtures.parse_namespace(module, baseid=relpath(conftest.parent, self.rootdir), rank=2)
+
+
+def register_plugin_fixtures(pm: pluggy.PluginManager, fixtures: FixtureManager) -> None:
+    """Fixtures plugins provide through ``safecompress_register_fixtures`` (rank below conftests)."""
+
+    def register(function: Callable[..., Any], name: Optional[str] = None, scope: str = "test") -> None:
+        fixtures.add(function, name=name, scope=scope, rank=1)
+
+    pm.hook.safecompress_register_fixtures(register=register)

@@ -1,0 +1,143 @@
+"""pytest bridge: ``pytest safety_tests --safecompress-model MODEL`` runs the safety tests under pytest.
+
+Inert by design: this module imports nothing heavy and registers nothing unless
+``--safecompress-model`` is given, because pytest loads it in every project where safecompress is
+installed. When active, test modules are collected by safecompress (same fixtures, same graded
+asserts, same outcomes) and each safety test becomes a pytest item, so pytest's JUnit XML, ``-k``,
+``-x`` and exit codes apply. Metrics become JUnit properties through ``user_properties``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("safecompress", "safety tests against a model (safecompress)")
+    group.addoption("--safecompress-model", metavar="MODEL", help="run the collected tests as safecompress safety tests against MODEL")
+    group.addoption("--safecompress-arch", metavar="REF", help="architecture for a bare state dict (torchvision:NAME, package.module:factory)")
+    group.addoption("--safecompress-num-classes", type=int, metavar="N", help="classes passed to the architecture")
+    group.addoption("--safecompress-trust-pickle", action="store_true", help="allow a whole pickled module (runs code: trusted files only)")
+    group.addoption("--safecompress-device", metavar="DEVICE", help="auto, cpu or cuda")
+    group.addoption("--safecompress-seed", type=int, metavar="N", help="seed for every test")
+    group.addoption("--safecompress-threshold", action="append", metavar="NAME=VALUE", help="set or override a threshold")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("safecompress_model"):
+        config.pluginmanager.register(Bridge(config), "safecompress-bridge")
+
+
+class SafetyTestFailure(Exception):
+    """Raised from a bridged item so pytest marks it failed, carrying safecompress's message."""
+
+
+class Bridge:
+    """Owns one safecompress session for the whole pytest run (imports happen only here)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        import argparse
+
+        from safecompress.config import Config, find_rootdir
+        from safecompress.plugins import get_plugin_manager
+        from safecompress.runner.session import SafetySession
+
+        option = argparse.Namespace(
+            paths=[str(Path(a.split("::")[0])) for a in config.args] or None,
+            arch=config.getoption("safecompress_arch"),
+            num_classes=config.getoption("safecompress_num_classes"),
+            trust_pickle=config.getoption("safecompress_trust_pickle"),
+            device=config.getoption("safecompress_device"),
+            seed=config.getoption("safecompress_seed"),
+            threshold=config.getoption("safecompress_threshold"),
+        )
+        rootdir, ini = find_rootdir(Path(config.invocation_params.dir))
+        self.model_path = Path(config.getoption("safecompress_model"))
+        self.sc_config = Config(option, ini, rootdir, get_plugin_manager(), "pytest")
+        self.session = SafetySession(self.sc_config)
+        self.started = False
+        self.model_ready = False
+
+    def ensure_started(self) -> None:
+        if not self.started:
+            self.session.start()
+            self.started = True
+
+    def ensure_model(self) -> None:
+        if not self.model_ready:
+            from safecompress.cli import load_model_for_session
+            from safecompress.errors import SafeCompressError
+
+            try:
+                model, info = load_model_for_session(self.session, self.model_path)
+            except SafeCompressError as exc:
+                pytest.exit(f"safecompress: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+            self.session.set_model(model, label=self.model_path.name, info=info)
+            self.model_ready = True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pycollect_makemodule(self, module_path: Path, parent: Any) -> Optional[pytest.Collector]:
+        return SafetyModule.from_parent(parent, path=module_path, bridge=self)
+
+    def pytest_sessionfinish(self) -> None:
+        if self.started:
+            self.session.close()
+
+
+class SafetyModule(pytest.File):
+    def __init__(self, *, bridge: Bridge, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bridge = bridge
+
+    def collect(self) -> Any:
+        from safecompress.errors import SafeCompressError
+        from safecompress.runner.collect import collect_module
+        from safecompress.runner.fixtures import relpath
+
+        self.bridge.ensure_started()
+        session = self.bridge.session
+        try:
+            items = collect_module(self.path, session.config.rootdir)
+        except SafeCompressError as exc:
+            raise self.CollectError(str(exc)) from None
+        module = __import__("sys").modules.get(items[0].function.__module__) if items else None
+        if module is not None and not getattr(module, "__safecompress_fixtures_parsed__", False):
+            session.fixtures.parse_namespace(module, baseid=relpath(self.path, session.config.rootdir), rank=3)
+            module.__safecompress_fixtures_parsed__ = True
+        for item in items:
+            yield SafetyItem.from_parent(self, name=item.name, safety_item=item)
+
+
+class SafetyItem(pytest.Item):
+    def __init__(self, *, safety_item: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.safety_item = safety_item
+        for mark in safety_item.marks:
+            if mark.name not in ("parametrize", "skip", "skipif", "xfail"):
+                self.add_marker(mark.name)
+        self.add_marker(safety_item.cost)
+
+    def runtest(self) -> None:
+        bridge: Bridge = self.parent.bridge  # type: ignore[attr-defined]
+        bridge.ensure_model()
+        report = bridge.session.pm.hook.safecompress_runtest(item=self.safety_item, session=bridge.session)
+        for name, value in report.metrics.items():
+            self.user_properties.append((name, value))
+        for check in report.checks:
+            self.user_properties.append((f"{check.name}.margin", check.margin))
+        if report.outcome == "skipped":
+            pytest.skip(report.message)
+        if report.outcome == "xfailed":
+            pytest.xfail(report.message)
+        if report.outcome in ("failed", "error"):
+            raise SafetyTestFailure(f"{report.outcome}: {report.message}")
+
+    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
+        if isinstance(excinfo.value, SafetyTestFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, Optional[int], str]:
+        return self.path, None, self.safety_item.nodeid

@@ -1,0 +1,96 @@
+"""Report writers: JSON (versioned schema, docs/report-schema.md), JUnit XML, Markdown."""
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from safecompress.fsutil import atomic_write_text
+from safecompress.runner.reports import SessionResult, TestReport
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as null (strict parsers reject the bare tokens)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_json(result: SessionResult, path: Path) -> None:
+    atomic_write_text(path, json.dumps(_finite(result.to_dict()), indent=2, default=str) + "\n")
+
+
+def _format_number(value: float) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def write_junitxml(result: SessionResult, path: Path) -> None:
+    counts = result.counts()
+    suite = ET.Element(
+        "testsuite",
+        name="safecompress",
+        tests=str(len(result.reports)),
+        failures=str(counts["failed"]),
+        errors=str(counts["error"] + len(result.collection_errors)),
+        skipped=str(counts["skipped"] + counts["xfailed"]),
+        time=f"{result.duration:.3f}",
+        timestamp=f"{result.started:.0f}",
+    )
+    for report in result.reports:
+        file_part, _, name = report.nodeid.partition("::")
+        case = ET.SubElement(suite, "testcase", classname=file_part.removesuffix(".py").replace("/", "."), name=name, time=f"{report.duration:.3f}")
+        properties = ET.SubElement(case, "properties")
+        for key, value in report.metrics.items():
+            ET.SubElement(properties, "property", name=key, value=_format_number(value))
+        for check in report.checks:
+            ET.SubElement(properties, "property", name=f"{check.name}.margin", value=_format_number(check.margin))
+        for key in ("cost", "remedy", "model_label"):
+            value = getattr(report, key)
+            if value:
+                ET.SubElement(properties, "property", name=key.replace("_label", ""), value=str(value))
+        if report.outcome == "failed":
+            ET.SubElement(case, "failure", message=report.message).text = report.longrepr or report.message
+        elif report.outcome == "error":
+            ET.SubElement(case, "error", message=report.message).text = report.longrepr or report.message
+        elif report.outcome in ("skipped", "xfailed"):
+            ET.SubElement(case, "skipped", message=report.message or report.outcome)
+    for error in result.collection_errors:
+        case = ET.SubElement(suite, "testcase", classname="collection", name="collect")
+        ET.SubElement(case, "error", message=error).text = error
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    atomic_write_text(path, '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
+
+
+_ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "xfailed": "➖", "xpassed": "⚠️"}
+
+
+def key_metrics(report: TestReport, limit: int = 4) -> str:
+    """The numbers worth a glance: checked values with their limits first, then other metrics."""
+    parts = [f"{c.name}={c.value:.4g} ({c.op}{c.limit:.4g}, margin {c.margin:+.3g})" for c in report.checks]
+    checked = {c.name for c in report.checks}
+    parts += [f"{k}={v:.4g}" for k, v in report.metrics.items() if k not in checked]
+    return ", ".join(parts[:limit])
+
+
+def render_markdown(result: SessionResult) -> str:
+    model = result.model.get("label") or "model"
+    lines = [f"## SafeCompress safety tests: `{model}`", "", f"**{result.summary_line()}** (exit code {result.exitstatus})", ""]
+    lines += ["| | test | outcome | metrics | message |", "|---|---|---|---|---|"]
+    for report in result.reports:
+        message = report.message.replace("|", "\\|").replace("\n", " ")[:200]
+        lines.append(f"| {_ICONS.get(report.outcome, '')} | `{report.nodeid}` | {report.outcome} | {key_metrics(report)} | {message} |")
+    for error in result.collection_errors:
+        lines.append(f"| 💥 | collection | error | | {error} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(result: SessionResult, path: Path) -> None:
+    atomic_write_text(path, render_markdown(result))

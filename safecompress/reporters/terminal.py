@@ -1,0 +1,74 @@
+"""Terminal reporter: a line per test with its key metrics, then a summary table and pytest's closing line."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from safecompress.hookspecs import hookimpl
+from safecompress.reporters.formats import key_metrics
+from safecompress.runner.reports import TestReport
+
+if TYPE_CHECKING:
+    from safecompress.runner.session import SafetySession
+
+STYLES = {"passed": "green", "failed": "red", "error": "red bold", "skipped": "yellow", "xfailed": "yellow", "xpassed": "yellow"}
+
+
+class TerminalReporter:
+    def __init__(self, console: Console, verbosity: int = 0) -> None:
+        self.console = console
+        self.verbosity = verbosity
+
+    @hookimpl
+    def safecompress_sessionstart(self, session: "SafetySession") -> None:
+        if self.verbosity >= 0:
+            self.console.print(f"[bold]safecompress[/bold] session: root {session.config.rootdir}", highlight=False)
+
+    @hookimpl(trylast=True)
+    def safecompress_collection_modifyitems(self, session: "SafetySession", items: list[Any]) -> None:
+        if self.verbosity >= 0:
+            deselected = f" ({len(session.deselected)} deselected)" if session.deselected else ""
+            self.console.print(f"collected {len(items) + len(session.deselected)} items{deselected}", highlight=False)
+        for error in session.collection_errors:
+            self.console.print(f"[red]ERROR collecting[/red] {error}", highlight=False)
+
+    @hookimpl
+    def safecompress_runtest_logreport(self, report: TestReport) -> None:
+        if self.verbosity < 0:
+            return
+        style = STYLES.get(report.outcome, "")
+        label = report.outcome.upper()
+        line = f"[{style}]{label:<8}[/{style}] {report.nodeid}"
+        metrics = key_metrics(report)
+        if metrics:
+            line += f"  [dim]{metrics}[/dim]"
+        self.console.print(line, highlight=False)
+        if report.outcome in ("failed", "error", "skipped") and report.message:
+            self.console.print(f"         [{style}]{report.message.splitlines()[0]}[/{style}]", highlight=False)
+        if self.verbosity > 0 and report.longrepr:
+            self.console.print(report.longrepr, markup=False, highlight=False)
+
+    @hookimpl(trylast=True)
+    def safecompress_sessionfinish(self, session: "SafetySession", exitstatus: int) -> None:
+        result = session.result(exitstatus)
+        if self.verbosity >= 0 and result.reports:
+            table = Table(title="safety tests", title_justify="left")
+            for column in ("test", "outcome", "cost", "metrics", "margin"):
+                table.add_column(column)
+            for report in result.reports:
+                margin = report.margin
+                table.add_row(
+                    report.name,
+                    f"[{STYLES.get(report.outcome, '')}]{report.outcome}[/]",
+                    report.cost,
+                    key_metrics(report, limit=3),
+                    "" if margin is None else f"{margin:+.3g}",
+                )
+            self.console.print(table)
+        session.pm.hook.safecompress_terminal_summary(session=session, console=self.console)
+        if session.shouldstop:
+            self.console.print(session.shouldstop, highlight=False)
+        color = "green" if exitstatus == 0 else ("yellow" if exitstatus == 5 else "red")
+        self.console.print(f"[{color}]{result.summary_line()}[/{color}]", highlight=False)

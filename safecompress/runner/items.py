@@ -1,0 +1,51 @@
+"""A collected test: one function with one set of parameters, and what its marks declare."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from safecompress.runner.marks import Mark
+
+
+@dataclass(eq=False)
+class TestItem:
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    path: Path
+    relpath: str  # id of the file relative to the root: fixtures' visibility is decided on it
+    function: Callable[..., Any]
+    argnames: tuple[str, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+    marks: list[Mark] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.nodeid.rsplit("::", 1)[-1]
+
+    def get_mark(self, name: str) -> Optional[Mark]:
+        return next((m for m in self.marks if m.name == name), None)
+
+    @property
+    def cost(self) -> str:
+        mark = self.get_mark("cost")
+        return mark.args[0] if mark else "cheap"
+
+    @property
+    def remedy(self) -> tuple[Optional[str], dict[str, Any]]:
+        mark = self.get_mark("remedy")
+        return (mark.args[0], dict(mark.kwargs)) if mark else (None, {})
+
+    @property
+    def severity(self) -> float:
+        mark = self.get_mark("severity")
+        return float(mark.args[0]) if mark else 1.0
+
+    def marker_names(self) -> set[str]:
+        """Names ``-m`` matches: every mark's name, plus the cost level (``-m cheap``)."""
+        return {m.name for m in self.marks} | {self.cost}
+
+    def keywords(self) -> set[str]:
+        """Words ``-k`` matches by substring: the test name, its file and folder names, its marks."""
+        return {self.name, self.function.__name__, *self.path.with_suffix("").parts[-2:], *self.marker_names()}

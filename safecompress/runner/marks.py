@@ -1,0 +1,81 @@
+"""Markers: ``@safecompress.mark.cost("cheap")``, ``.remedy``, ``.severity``, ``.parametrize``, ``.skip``...
+
+Marks are stored on the function; the collector reads them. Any other ``mark.NAME`` is a plain
+keyword for ``-m`` selection, as in pytest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+MARKS_ATTR = "__safecompress_marks__"
+COSTS = ("cheap", "gate")
+
+
+@dataclass(frozen=True)
+class Mark:
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MarkDecorator:
+    mark: Mark
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs and callable(args[0]):
+            return store_mark(args[0], self.mark)
+        return MarkDecorator(Mark(self.mark.name, self.mark.args + args, {**self.mark.kwargs, **kwargs}))
+
+
+def store_mark(func: F, mark: Mark) -> F:
+    marks = list(getattr(func, MARKS_ATTR, []))
+    marks.append(mark)
+    setattr(func, MARKS_ATTR, marks)
+    return func
+
+
+def get_marks(obj: Any) -> list[Mark]:
+    """Marks applied to ``obj``, innermost decorator first (module-level ``safecompress_marks`` too)."""
+    return list(reversed(getattr(obj, MARKS_ATTR, [])))
+
+
+class _MarkGenerator:
+    """``mark.cost("gate")``, ``mark.remedy("confidence_penalty")``, ``mark.severity(2.0)``..."""
+
+    def cost(self, level: str) -> MarkDecorator:
+        """How expensive a test is: ``cheap`` runs inside training on every candidate, ``gate`` only at the gate."""
+        if level not in COSTS:
+            raise ValueError(f"cost must be one of {COSTS}, not {level!r}")
+        return MarkDecorator(Mark("cost", (level,)))
+
+    def remedy(self, name: str, **options: Any) -> MarkDecorator:
+        """The training-time defense the driver switches on while this test is red."""
+        return MarkDecorator(Mark("remedy", (name,), options))
+
+    def severity(self, weight: float) -> MarkDecorator:
+        """How much a failure of this test counts when candidates are ranked (default 1)."""
+        return MarkDecorator(Mark("severity", (float(weight),)))
+
+    def parametrize(self, argnames: str | Sequence[str], argvalues: Sequence[Any], ids: Sequence[str] | None = None) -> MarkDecorator:
+        """Run the test once per value (or tuple of values for several comma-separated names)."""
+        return MarkDecorator(Mark("parametrize", (argnames, list(argvalues)), {"ids": list(ids) if ids is not None else None}))
+
+    def skip(self, reason: str = "") -> MarkDecorator:
+        return MarkDecorator(Mark("skip", (), {"reason": reason}))
+
+    def skipif(self, condition: bool, reason: str = "") -> MarkDecorator:
+        return MarkDecorator(Mark("skipif", (bool(condition),), {"reason": reason}))
+
+    def xfail(self, reason: str = "", strict: bool = False) -> MarkDecorator:
+        return MarkDecorator(Mark("xfail", (), {"reason": reason, "strict": strict}))
+
+    def __getattr__(self, name: str) -> MarkDecorator:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return MarkDecorator(Mark(name))
+
+
+mark = _MarkGenerator()

@@ -1,0 +1,149 @@
+"""Reports are plain, serialisable data: what reporters print and what the driver ranks candidates by."""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from safecompress.runner.record import Check
+
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+RED_OUTCOMES = ("failed", "error")
+REPORT_SCHEMA = "safecompress.report"
+REPORT_SCHEMA_VERSION = 1
+
+
+@dataclass
+class CallInfo:
+    """The result of one phase (setup, call, teardown): an exception or nothing, and its duration."""
+
+    when: str
+    start: float
+    duration: float
+    excinfo: Optional[BaseException] = None
+    traceback: str = ""
+
+    @classmethod
+    def from_call(cls, func: Callable[[], Any], when: str, reraise: tuple[type[BaseException], ...] = ()) -> "CallInfo":
+        import traceback as tb
+
+        start = time.perf_counter()
+        try:
+            func()
+        except reraise:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - any exception becomes part of a report
+            return cls(when, start, time.perf_counter() - start, exc, "".join(tb.format_exception(exc)))
+        return cls(when, start, time.perf_counter() - start)
+
+
+@dataclass
+class TestReport:
+    """How one test went against one model."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    outcome: str
+    when: str = "call"
+    duration: float = 0.0
+    message: str = ""
+    longrepr: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+    cost: str = "cheap"
+    remedy: Optional[str] = None
+    remedy_options: dict[str, Any] = field(default_factory=dict)
+    severity: float = 1.0
+    markers: list[str] = field(default_factory=list)
+    model_label: str = ""
+
+    @property
+    def red(self) -> bool:
+        return self.outcome in RED_OUTCOMES
+
+    @property
+    def margin(self) -> Optional[float]:
+        """The worst (smallest) check margin: how far the test is from passing, or how safely it passes."""
+        return min((c.margin for c in self.checks), default=None)
+
+    @property
+    def name(self) -> str:
+        return self.nodeid.rsplit("::", 1)[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "outcome": self.outcome,
+            "when": self.when,
+            "duration": round(self.duration, 6),
+            "message": self.message,
+            "longrepr": self.longrepr,
+            "metrics": self.metrics,
+            "checks": [c.to_dict() for c in self.checks],
+            "margin": self.margin,
+            "info": self.info,
+            "cost": self.cost,
+            "remedy": self.remedy,
+            "remedy_options": self.remedy_options,
+            "severity": self.severity,
+            "markers": self.markers,
+            "model": self.model_label,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TestReport":
+        checks = [
+            Check(**{**c, "interval": tuple(c["interval"]) if c.get("interval") is not None else None})
+            for c in data.get("checks", [])
+        ]
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "checks"}
+        return cls(**fields, checks=checks, model_label=data.get("model", ""))
+
+
+@dataclass
+class SessionResult:
+    """Everything one run against one model produced; reporters write it, the driver reads it."""
+
+    reports: list[TestReport]
+    exitstatus: int
+    duration: float
+    model: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    collection_errors: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def counts(self) -> dict[str, int]:
+        counts = {o: 0 for o in OUTCOMES}
+        for report in self.reports:
+            counts[report.outcome] += 1
+        return counts
+
+    def summary_line(self) -> str:
+        """pytest's closing line, e.g. ``1 failed, 2 passed in 3.21s``."""
+        counts = self.counts()
+        order = ("failed", "passed", "skipped", "xfailed", "xpassed", "error")
+        parts = [f"{counts[o]} {o if o != 'error' else ('errors' if counts[o] > 1 else 'error')}" for o in order if counts[o]]
+        if self.collection_errors:
+            parts.append(f"{len(self.collection_errors)} collection error{'s' if len(self.collection_errors) > 1 else ''}")
+        return f"{', '.join(parts) or 'no tests ran'} in {self.duration:.2f}s"
+
+    def to_dict(self) -> dict[str, Any]:
+        from safecompress import __version__
+
+        return {
+            "schema": REPORT_SCHEMA,
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "safecompress_version": __version__,
+            "python": platform.python_version(),
+            "created": self.started,
+            "exitstatus": self.exitstatus,
+            "duration": round(self.duration, 6),
+            "summary": self.counts(),
+            "model": self.model,
+            "settings": self.settings,
+            "collection_errors": self.collection_errors,
+            "tests": [r.to_dict() for r in self.reports],
+        }

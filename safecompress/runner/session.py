@@ -1,0 +1,215 @@
+"""A safety session: tests collected once, run against one model or against many in turn.
+
+``safecompress test`` runs one model; the compression driver keeps one session for a whole training
+run and calls :meth:`SafetySession.run` on every candidate, so modules are imported once and
+session-scoped fixtures (data splits, reference models) are built once, while model-scoped fixtures
+are rebuilt per candidate. :func:`wrap_session` maps every way a run can end to pytest's exit codes.
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from safecompress.config import Config
+from safecompress.errors import CollectionError, SafeCompressError, UsageError
+from safecompress.plugins import ConftestLoader, register_plugin_fixtures
+from safecompress.runner.collect import find_test_files
+from safecompress.runner.fixtures import FixtureManager, relpath
+from safecompress.runner.items import TestItem
+from safecompress.runner.reports import SessionResult, TestReport
+
+log = logging.getLogger(__name__)
+
+
+class ExitCode(enum.IntEnum):
+    """pytest's exit codes, with the same meanings."""
+
+    OK = 0
+    TESTS_FAILED = 1
+    INTERRUPTED = 2
+    INTERNAL_ERROR = 3
+    USAGE_ERROR = 4
+    NO_TESTS_COLLECTED = 5
+
+
+class Interrupted(Exception):
+    """Stop the session early (``-x`` after a failure); not an error."""
+
+
+class SafetySession:
+    def __init__(self, config: Config, conftests: Optional[ConftestLoader] = None) -> None:
+        self.config = config
+        self.pm = config.pluginmanager
+        self.fixtures = FixtureManager()
+        self.conftests = conftests or ConftestLoader(self.pm, config.rootdir)
+        self.items: list[TestItem] = []
+        self.deselected: list[TestItem] = []
+        self.collection_errors: list[str] = []
+        self.reports: list[TestReport] = []
+        self.model: Any = None
+        self.model_label = ""
+        self.model_info: dict[str, Any] = {}
+        self.device: Any = None
+        self.started = time.time()
+        self.shouldstop: str = ""
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="safecompress-")
+        self.tmp_root = Path(self._tmpdir.name)
+
+    # --- set-up ----------------------------------------------------------------------------------
+    def test_paths(self) -> list[Path]:
+        raw = self.config.getoption("paths") or self.config.getoption("tests") or ["safety_tests"]
+        if isinstance(raw, str):
+            raw = [raw]
+        base = Path.cwd() if getattr(self.config.option, "paths", None) else self.config.rootdir
+        paths = [(base / p) if not Path(p).is_absolute() else Path(p) for p in raw]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise UsageError(f"file or folder not found: {', '.join(missing)}")
+        return paths
+
+    def start(self) -> None:
+        """Load conftests, register fixtures (built-in, plugin, conftest) and tell plugins we started."""
+        paths = self.test_paths()
+        self.conftests.load_for([self.config.rootdir, *paths] if self._is_below_root(paths) else paths)
+        self.pm.hook.safecompress_configure(config=self.config)
+        from safecompress.inference import resolve_device
+
+        self.device = resolve_device(self.config.getoption("device", "auto"))
+        self.fixtures.add(lambda: self, name="session", scope="session", rank=0)
+        register_plugin_fixtures(self.pm, self.fixtures)
+        self.conftests.parse_fixtures(self.fixtures)
+        self.pm.hook.safecompress_sessionstart(session=self)
+
+    def _is_below_root(self, paths: Sequence[Path]) -> bool:
+        root = self.config.rootdir.resolve()
+        return all(p.resolve() == root or root in p.resolve().parents for p in paths)
+
+    def collect(self) -> list[TestItem]:
+        items: list[TestItem] = []
+        for path in find_test_files(self.test_paths()):
+            try:
+                for found in self.pm.hook.safecompress_collect_file(path=path, session=self):
+                    items.extend(found or [])
+            except (CollectionError, UsageError) as exc:
+                self.collection_errors.append(str(exc))
+        for item in items:  # fixtures defined in the test module itself are visible only there
+            module = __import__("sys").modules.get(item.function.__module__)
+            if module is not None and not getattr(module, "__safecompress_fixtures_parsed__", False):
+                self.fixtures.parse_namespace(module, baseid=relpath(item.path, self.config.rootdir), rank=3)
+                module.__safecompress_fixtures_parsed__ = True
+        self.pm.hook.safecompress_collection_modifyitems(session=self, config=self.config, items=items)
+        self.items = items
+        return items
+
+    # --- running ---------------------------------------------------------------------------------
+    def set_model(self, model: Any, label: str = "model", info: Optional[dict[str, Any]] = None) -> None:
+        """Make ``model`` the model under test; model-scoped fixtures are torn down and rebuilt."""
+        errors = self.fixtures.teardown("model")
+        for error in errors:
+            log.warning("teardown of a model-scoped fixture failed: %s", error)
+        self.model = model
+        self.model_label = label
+        self.model_info = dict(info or {})
+
+    def run(self, items: Optional[Sequence[TestItem]] = None, select: Optional[Callable[[TestItem], bool]] = None) -> list[TestReport]:
+        """Run ``items`` (default: all collected) against the current model; returns their reports."""
+        chosen = [i for i in (items if items is not None else self.items) if select is None or select(i)]
+        reports: list[TestReport] = []
+        maxfail = 1 if self.config.getoption("exitfirst") else 0
+        for item in chosen:
+            report = self.pm.hook.safecompress_runtest(item=item, session=self)
+            reports.append(report)
+            self.reports.append(report)
+            self.pm.hook.safecompress_runtest_logreport(report=report)
+            if maxfail and sum(r.red for r in reports) >= maxfail:
+                self.shouldstop = "stopping after the first failure (-x)"
+                break
+        return reports
+
+    def exitstatus(self) -> ExitCode:
+        if self.collection_errors:
+            return ExitCode.INTERRUPTED
+        if not self.items and not self.reports:
+            return ExitCode.NO_TESTS_COLLECTED
+        if any(r.red for r in self.reports):
+            return ExitCode.TESTS_FAILED
+        return ExitCode.OK
+
+    def result(self, exitstatus: int) -> SessionResult:
+        return SessionResult(
+            reports=list(self.reports),
+            exitstatus=int(exitstatus),
+            duration=time.time() - self.started,
+            model={"label": self.model_label, **self.model_info},
+            settings={
+                "seed": self.config.getoption("seed", 0),
+                "device": str(self.device) if self.device is not None else None,
+                "paths": [relpath(p, self.config.rootdir) or "." for p in self.test_paths()],
+                "keyword": self.config.getoption("keyword"),
+                "markexpr": self.config.getoption("markexpr"),
+                "thresholds": self.config.thresholds,
+            },
+            collection_errors=list(self.collection_errors),
+            started=self.started,
+        )
+
+    def close(self) -> list[BaseException]:
+        errors = self.fixtures.teardown_all()
+        self._tmpdir.cleanup()
+        return errors
+
+
+def wrap_session(config: Config, body: Callable[[SafetySession], Optional[int]], console: Any = None) -> int:
+    """Start a session, run ``body`` and map the way it ended to an exit code (pytest's discipline).
+
+    Usage errors give 4, an interrupt 2, anything unexpected 3 — each with one line, never a
+    traceback unless ``-v`` asked for it. Plugins always see ``sessionfinish``, so reporters write
+    what was collected even when a run is interrupted.
+    """
+    session = SafetySession(config)
+    status: int = ExitCode.OK
+    started = False
+    try:
+        session.start()
+        started = True
+        chosen = body(session)
+        status = session.exitstatus() if chosen is None else chosen
+    except UsageError as exc:
+        status = ExitCode.USAGE_ERROR
+        _say(console, f"ERROR: {exc}")
+    except KeyboardInterrupt:
+        status = ExitCode.INTERRUPTED
+        _say(console, "Interrupted: the run was stopped (KeyboardInterrupt); partial results were kept")
+    except SafeCompressError as exc:
+        status = ExitCode.INTERRUPTED if isinstance(exc, CollectionError) else ExitCode.USAGE_ERROR
+        _say(console, f"ERROR: {exc}")
+    except Exception as exc:  # noqa: BLE001 - the whole point: one line, exit 3
+        status = ExitCode.INTERNAL_ERROR
+        _say(console, f"INTERNAL ERROR: {type(exc).__name__}: {exc}")
+        if config.verbosity > 0:
+            _say(console, traceback.format_exc())
+    finally:
+        if started:
+            try:
+                config.pluginmanager.hook.safecompress_sessionfinish(session=session, exitstatus=int(status))
+            except UsageError as exc:
+                status = ExitCode.USAGE_ERROR
+                _say(console, f"ERROR: {exc}")
+            except Exception as exc:  # noqa: BLE001
+                status = ExitCode.INTERNAL_ERROR
+                _say(console, f"INTERNAL ERROR in sessionfinish: {type(exc).__name__}: {exc}")
+        for error in session.close():
+            log.warning("fixture teardown failed: %s", error)
+    return int(status)
+
+
+def _say(console: Any, text: str) -> None:
+    if console is not None:
+        console.print(text, markup=False, highlight=False)
+    else:
+        log.error(text)
