@@ -94,19 +94,21 @@ def make_config(args: argparse.Namespace, pm: Any, command: str) -> Any:
 
 def load_model_for_session(session: Any, path: Path) -> Any:
     """Load the model through the loader plugins; a conftest ``model_factory`` fixture supplies the architecture."""
-    from safecompress.modelio import describe_model, load_model_with_plugins
+    from safecompress.inference import describe_model
+    from safecompress.modelio import load_model
 
     config = session.config
     factory = None
     if "model_factory" in session.fixtures.names():
         factory = session.fixtures.get_value("model_factory", "", requester_scope="session")
-    options = {
-        "arch": config.getoption("arch"),
-        "num_classes": config.getoption("num_classes"),
-        "trust_pickle": bool(config.getoption("trust_pickle", False)),
-        "factory": factory,
-    }
-    model = load_model_with_plugins(config.pluginmanager, path, options)
+    model = load_model(
+        path,
+        arch=config.getoption("arch"),
+        num_classes=config.getoption("num_classes"),
+        trust_pickle=bool(config.getoption("trust_pickle", False)),
+        factory=factory,
+        plugin_manager=config.pluginmanager,
+    )
     return model, {"path": str(path), **describe_model(model)}
 
 
