@@ -94,8 +94,7 @@ def make_config(args: argparse.Namespace, pm: Any, command: str) -> Any:
 
 def load_model_for_session(session: Any, path: Path) -> Any:
     """Load the model through the loader plugins; a conftest ``model_factory`` fixture supplies the architecture."""
-    from safecompress.inference import describe_model
-    from safecompress.modelio import load_model
+    from safecompress.modelio import describe_model, load_model
 
     config = session.config
     factory = None

@@ -58,15 +58,3 @@ def accuracy(model: nn.Module, split: Split, device: torch.device | str | None =
     logits = predict_logits(model, split, device, batch_size)
     return float((logits.argmax(1) == split.labels.cpu()).float().mean()) if len(split) else float("nan")
 
-
-def describe_model(model: nn.Module) -> dict[str, Any]:
-    """Facts a report should carry about a model: its class, size and the density of its weight matrices."""
-    total = sum(p.numel() for p in model.parameters())
-    weights = [m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) and m.weight is not None]
-    counted = sum(w.numel() for w in weights)
-    nonzero = sum(int(torch.count_nonzero(w)) for w in weights)
-    return {
-        "class": type(model).__name__,
-        "parameters": total,
-        "weight_density": (nonzero / counted) if counted else None,
-    }

@@ -27,6 +27,7 @@ BUILTIN_PLUGINS = (
     "safecompress.modelio",
     "safecompress.data.builtin",
     "safecompress.reporters.files",
+    "safecompress.remedies",
 )
 
 

@@ -157,7 +157,14 @@ class FixtureManager:
         return value
 
     def teardown(self, scope: str) -> list[BaseException]:
-        """Finish yield fixtures of ``scope`` (newest first); return the errors instead of raising."""
+        """Finish yield fixtures of ``scope`` and of narrower scopes, which may depend on them
+        (newest first); return the errors instead of raising."""
+        errors: list[BaseException] = []
+        for narrower in reversed(SCOPES[SCOPES.index(scope) + 1 :]):
+            errors.extend(self._teardown_one(narrower))
+        return errors + self._teardown_one(scope)
+
+    def _teardown_one(self, scope: str) -> list[BaseException]:
         errors: list[BaseException] = []
         cache = self._caches[scope]
         for cached in reversed(list(cache.values())):
@@ -175,10 +182,7 @@ class FixtureManager:
         return errors
 
     def teardown_all(self) -> list[BaseException]:
-        errors: list[BaseException] = []
-        for scope in reversed(SCOPES):
-            errors.extend(self.teardown(scope))
-        return errors
+        return self.teardown("session")
 
 
 def relpath(path: Path, root: Path) -> str:
