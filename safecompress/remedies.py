@@ -1,0 +1,173 @@
+"""Training-time defenses that a red safety test switches on (METHOD.md §7).
+
+A remedy adds a term to the training loss; the driver scales it by a weight that doubles while the
+test that declared it stays red and decays while it is green. Plugins add remedies through
+``safecompress_register_remedies(register)`` with ``register(name, factory)``, where
+``factory(context: RemedyContext) -> Remedy``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from safecompress.data.splits import Split
+from safecompress.hookspecs import hookimpl
+
+
+@dataclass
+class RemedyContext:
+    """What a remedy may need to set itself up."""
+
+    num_classes: int
+    device: torch.device
+    reference: Optional[Split] = None  # same-distribution non-member data (population), for adversaries
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Remedy(Protocol):
+    name: str
+    base_weight: float  # the weight it starts at when first switched on
+    max_weight: float
+
+    def loss(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The unweighted extra loss term for this batch of members (the driver multiplies by the weight)."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    log_p = F.log_softmax(logits.float(), dim=1)
+    return -(log_p.exp() * log_p).sum(dim=1)
+
+
+class ConfidencePenalty:
+    """CE − β·H(p): discourages the over-confident outputs that loss-based attacks read (Pereyra et al.)."""
+
+    name = "confidence_penalty"
+
+    def __init__(self, context: RemedyContext) -> None:
+        self.base_weight = float(context.options.get("beta", 0.1))
+        self.max_weight = float(context.options.get("max_weight", 1.6))
+
+    def loss(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return -entropy(logits).mean()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        return None
+
+
+class LabelSmoothing:
+    """Adds ε·(CE to the uniform target − CE), i.e. label smoothing with ε = the remedy weight."""
+
+    name = "label_smoothing"
+
+    def __init__(self, context: RemedyContext) -> None:
+        self.base_weight = float(context.options.get("epsilon", 0.05))
+        self.max_weight = float(context.options.get("max_weight", 0.4))
+
+    def loss(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        log_p = F.log_softmax(logits.float(), dim=1)
+        return (-log_p.mean(dim=1) - F.nll_loss(log_p, labels, reduction="none")).mean()
+
+
+class NasrAttacker(nn.Module):
+    """The black-box attacker h(f(x), y) of Nasr et al. (output branch, label branch, fusion)."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.output_branch = nn.Sequential(nn.Linear(num_classes, 1024), nn.ReLU(), nn.Linear(1024, 512), nn.ReLU(), nn.Linear(512, 64), nn.ReLU())
+        self.label_branch = nn.Sequential(nn.Linear(num_classes, 512), nn.ReLU(), nn.Linear(512, 64), nn.ReLU())
+        self.fusion = nn.Sequential(nn.Linear(128, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def forward(self, probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        one_hot = F.one_hot(labels, probabilities.shape[1]).float()
+        fused = torch.cat([self.output_branch(probabilities), self.label_branch(one_hot)], dim=1)
+        return self.fusion(fused).squeeze(1)  # a logit: sigmoid gives Pr(member)
+
+
+class AdversarialRegularization:
+    """Nasr et al. 2018 min-max: k attacker steps, then the classifier term −BCE(h(f(x), y), 1).
+
+    The attacker maximises E_members log h + E_reference log(1 − h). The classifier minimises
+    CE − λ·BCE(h, 1) = CE + λ·log h on its members, i.e. it is trained to make its members look like
+    non-members to the current attacker (the ASE 2022 code had this sign reversed).
+    """
+
+    name = "adversarial_regularization"
+
+    def __init__(self, context: RemedyContext) -> None:
+        if context.reference is None or len(context.reference) == 0:
+            raise ValueError("adversarial_regularization needs reference (population) data")
+        self.base_weight = float(context.options.get("lambda", 0.1))
+        self.max_weight = float(context.options.get("max_weight", 1.6))
+        self.attacker_steps = int(context.options.get("attacker_steps", 1))
+        self.device = context.device
+        self.reference = context.reference
+        self.generator = torch.Generator().manual_seed(context.seed + 7919)
+        self.attacker = NasrAttacker(context.num_classes).to(context.device)
+        self.optimizer = torch.optim.Adam(self.attacker.parameters(), lr=float(context.options.get("lr", 1e-3)))
+
+    def _reference_batch(self, size: int) -> tuple[Any, torch.Tensor]:
+        rows = torch.randint(len(self.reference), (size,), generator=self.generator)
+        batch = self.reference.subset(rows.numpy())
+        return next(batch.batches(size, self.device))
+
+    def _train_attacker(self, model: nn.Module, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        from safecompress.inference import model_logits
+
+        member_p = F.softmax(logits.detach().float(), dim=1)
+        for _ in range(self.attacker_steps):
+            ref_x, ref_y = self._reference_batch(len(labels))
+            with torch.no_grad():
+                ref_p = F.softmax(model_logits(model, ref_x).float(), dim=1)
+            scores = self.attacker(torch.cat([member_p, ref_p]), torch.cat([labels, ref_y]))
+            truth = torch.cat([torch.ones(len(labels)), torch.zeros(len(ref_y))]).to(scores.device)
+            self.optimizer.zero_grad(set_to_none=True)
+            F.binary_cross_entropy_with_logits(scores, truth).backward()
+            self.optimizer.step()
+
+    def loss(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        was_training = model.training
+        self._train_attacker(model, logits, labels)
+        model.train(was_training)
+        for p in self.attacker.parameters():
+            p.requires_grad_(False)
+        try:
+            member_score = self.attacker(F.softmax(logits.float(), dim=1), labels)
+        finally:
+            for p in self.attacker.parameters():
+                p.requires_grad_(True)
+        # −BCE(h, 1) = log h = logsigmoid(score)
+        return F.logsigmoid(member_score).mean()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"attacker": self.attacker.state_dict(), "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.attacker.load_state_dict(state["attacker"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+
+
+BUILTIN_REMEDIES: dict[str, Callable[[RemedyContext], Remedy]] = {
+    "confidence_penalty": ConfidencePenalty,
+    "label_smoothing": LabelSmoothing,
+    "adversarial_regularization": AdversarialRegularization,
+}
+
+
+@hookimpl
+def safecompress_register_remedies(register: Callable[[str, Any], None]) -> None:
+    for name, factory in BUILTIN_REMEDIES.items():
+        register(name, factory)
