@@ -1,6 +1,7 @@
 """Built-in fixtures, provided through the same hook a third-party plugin uses.
 
 ``model``      the model under test, in eval mode on the session device (model scope);
+``dense_model`` its dense parent, when the run has one (else tests asking for it skip);
 ``device``     the session's torch device;
 ``data``       the :class:`~safecompress.data.DataSplits` named by ``[tool.safecompress] data``
                (a conftest ``data`` fixture overrides it);
@@ -55,6 +56,15 @@ def model(session: "SafetySession", device: Any) -> Any:
     return session.model.to(device).eval()
 
 
+def dense_model(session: "SafetySession", device: Any) -> Any:
+    """The dense parent of the model under test; tests that need it skip when there is none."""
+    if session.dense_model is None:
+        from safecompress.runner.outcomes import skip
+
+        skip("no dense parent (give --dense PARENT, or run inside `safecompress compress`)")
+    return session.dense_model.to(device).eval()
+
+
 def data(config: "Config", seed: int) -> Any:
     name = config.getoption("data")
     if not name:
@@ -88,6 +98,7 @@ def safecompress_register_fixtures(register: Callable[..., None]) -> None:
         (thresholds, "session"),
         (data, "session"),
         (model, "model"),
+        (dense_model, "session"),
         (record, "test"),
         (tmp_path, "test"),
     ):

@@ -16,7 +16,10 @@ from safecompress import __version__
 from safecompress.errors import SafeCompressError, UsageError
 
 #: Sub-commands implemented elsewhere: name -> "module" exposing ``add_arguments(parser)`` and ``run(args, console)``.
-EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {}
+EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
+    "compress": ("safecompress.commands.compress", "compress a dense model by test-driven sparse training, then gate it"),
+    "demo": ("safecompress.commands.demo", "train a small CNN on embedded Fashion-MNIST, compress it to d=0.1, show dense vs compressed"),
+}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -67,6 +70,7 @@ def build_parser(pm: Any) -> ArgumentParser:
     test = commands.add_parser("test", help="run the safety tests against one model (the CI gate)")
     test.add_argument("model", type=Path, help="model file or Hugging Face directory")
     test.add_argument("paths", nargs="*", type=Path, help="test files or folders (default: [tool.safecompress] tests, else safety_tests/)")
+    test.add_argument("--dense", type=Path, help="the dense parent, for tests that compare against it (dense_model fixture)")
     add_model_options(test)
     add_session_options(test)
     pm.hook.safecompress_addoption(parser=test, command="test")
@@ -120,6 +124,8 @@ def cmd_test(args: argparse.Namespace, pm: Any, console: Console) -> int:
 
     def body(session: Any) -> Optional[int]:
         model, info = load_model_for_session(session, args.model)
+        if args.dense is not None:
+            session.dense_model, _ = load_model_for_session(session, args.dense)
         session.collect()
         session.set_model(model, label=args.model.name, info=info)
         session.run()

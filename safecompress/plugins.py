@@ -28,6 +28,8 @@ BUILTIN_PLUGINS = (
     "safecompress.data.builtin",
     "safecompress.reporters.files",
     "safecompress.remedies",
+    "safecompress.attacks.registry",
+    "safecompress.driver.selection",
 )
 
 
@@ -94,7 +96,11 @@ class ConftestLoader:
 
     def load_for(self, paths: Iterable[Path]) -> None:
         for path in paths:
-            targets = [path, *([p for p in sorted(path.rglob("*")) if p.is_dir() and not p.name.startswith((".", "__"))] if path.is_dir() else [])]
+            targets = [path]
+            if path.is_dir():
+                targets += [
+                    p for p in sorted(path.rglob("conftest.py")) if not any(part.startswith((".", "__")) for part in p.relative_to(path).parts[:-1])
+                ]
             for target in targets:
                 for folder in self.folders_for(target):
                     self.load(folder / "conftest.py")

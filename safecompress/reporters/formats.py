@@ -2,28 +2,16 @@
 from __future__ import annotations
 
 import json
-import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from safecompress.fsutil import atomic_write_text
+from safecompress.fsutil import atomic_write_text, json_safe
 from safecompress.runner.reports import SessionResult, TestReport
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN/inf: write them as null (strict parsers reject the bare tokens)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def write_json(result: SessionResult, path: Path) -> None:
-    atomic_write_text(path, json.dumps(_finite(result.to_dict()), indent=2, default=str) + "\n")
+    atomic_write_text(path, json.dumps(json_safe(result.to_dict()), indent=2, default=str) + "\n")
 
 
 def _format_number(value: float) -> str:

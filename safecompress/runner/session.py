@@ -52,11 +52,13 @@ class SafetySession:
         self.collection_errors: list[str] = []
         self.reports: list[TestReport] = []
         self.model: Any = None
+        self.dense_model: Any = None  # the dense parent, when a run compares against it
         self.model_label = ""
         self.model_info: dict[str, Any] = {}
         self.device: Any = None
         self.started = time.time()
         self.shouldstop: str = ""
+        self._collected = False
         self._tmpdir = tempfile.TemporaryDirectory(prefix="safecompress-")
         self.tmp_root = Path(self._tmpdir.name)
 
@@ -75,7 +77,8 @@ class SafetySession:
     def start(self) -> None:
         """Load conftests, register fixtures (built-in, plugin, conftest) and tell plugins we started."""
         paths = self.test_paths()
-        self.conftests.load_for([self.config.rootdir, *paths] if self._is_below_root(paths) else paths)
+        self.conftests.load(self.config.rootdir / "conftest.py")
+        self.conftests.load_for(paths)
         self.pm.hook.safecompress_configure(config=self.config)
         from safecompress.inference import resolve_device
 
@@ -85,11 +88,11 @@ class SafetySession:
         self.conftests.parse_fixtures(self.fixtures)
         self.pm.hook.safecompress_sessionstart(session=self)
 
-    def _is_below_root(self, paths: Sequence[Path]) -> bool:
-        root = self.config.rootdir.resolve()
-        return all(p.resolve() == root or root in p.resolve().parents for p in paths)
-
     def collect(self) -> list[TestItem]:
+        """Collect once per session; later calls return the same items."""
+        if self._collected:
+            return self.items
+        self._collected = True
         items: list[TestItem] = []
         for path in find_test_files(self.test_paths()):
             try:

@@ -1,0 +1,71 @@
+"""``safecompress demo``: the whole product in one command on the embedded Fashion-MNIST subset.
+
+Trains a small dense CNN on the members, compresses it to d = 0.1 with the project's safety tests
+(``safety_tests/``) and prints the dense-vs-compressed table. Run it from a clone of the repository.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from safecompress.errors import UsageError
+
+DEMO_ARCH = "safecompress.models:small_cnn"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("safecompress-demo"), help="output folder (default safecompress-demo)")
+    parser.add_argument("--density", type=float, default=0.1)
+    parser.add_argument("--epochs", type=int, help="epochs for the dense model and for compression (default: the recipe's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--rootdir", type=Path, help="project root (default: nearest pyproject.toml with [tool.safecompress])")
+    parser.add_argument("-q", "--quiet", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+
+
+def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
+    from safecompress.cli import make_config
+    from safecompress.commands.compress import compress, lookup_path, recipe_for, settings_from
+    from safecompress.runner.session import wrap_session
+
+    args.paths = None
+    args.arch, args.num_classes, args.trust_pickle = DEMO_ARCH, None, False
+    for name in ("candidates", "probe_steps", "lambda_", "updates", "remedies", "resume", "keyword", "markexpr", "threshold"):
+        setattr(args, name, None)
+    config = make_config(args, pm, "demo")
+    if not (config.rootdir / "safety_tests").is_dir():
+        raise UsageError(f"no safety_tests/ under {config.rootdir}: run the demo from a clone of the safecompress repository")
+    settings = settings_from(args, config)
+
+    def body(session: Any) -> int:
+        from safecompress.models import small_cnn
+        from safecompress.modelio import save_model
+        from safecompress.training import fit
+
+        session.collect()
+        data = session.fixtures.get_value("data", lookup_path(session), "session")
+        recipe = recipe_for(session)
+        if args.epochs:
+            from dataclasses import replace
+
+            recipe = replace(recipe, epochs=args.epochs)
+        config.option.num_classes = data.num_classes
+        started = time.perf_counter()
+        console.print(f"training the dense parent: SmallCNN on {len(data.members)} Fashion-MNIST members, {recipe.epochs} epochs", highlight=False)
+        import torch
+
+        torch.manual_seed(args.seed)
+        dense = fit(small_cnn(data.num_classes), data.members, recipe, seed=args.seed, device=session.device)
+        settings.out.mkdir(parents=True, exist_ok=True)
+        parent_path = save_model(dense.cpu(), settings.out / "dense_parent.pt")
+        console.print(f"dense parent trained in {time.perf_counter() - started:.1f}s → {parent_path}", highlight=False)
+        status, _ = compress(session, parent_path, settings, console, bool(args.quiet), DEMO_ARCH, {"num_classes": data.num_classes})
+        console.print(f"demo finished in {time.perf_counter() - started:.1f}s", highlight=False)
+        return status
+
+    return wrap_session(config, body, console)

@@ -1,0 +1,124 @@
+"""The final gate (METHOD.md §3, after training): the full suite on the compressed model and on its
+dense parent, the deltas with intervals, honest test accuracy, and everything a third party needs
+to re-audit the model (which samples were members, the seed, the versions)."""
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from torch import nn
+
+from safecompress.data.splits import DataSplits
+from safecompress.inference import predict_logits
+from safecompress.metrics import clopper_pearson
+from safecompress.runner.reports import TestReport
+from safecompress.runner.session import ExitCode, SafetySession
+
+REPORT_SCHEMA = "safecompress.compress-report"
+REPORT_SCHEMA_VERSION = 1
+
+
+@dataclass
+class GateRun:
+    label: str
+    reports: list[TestReport]
+    test_accuracy: dict[str, float]
+    density: Optional[float]
+
+    @property
+    def passed(self) -> bool:
+        return not any(r.red for r in self.reports)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "passed": self.passed,
+            "density": self.density,
+            "test_accuracy": self.test_accuracy,
+            "tests": [r.to_dict() for r in self.reports],
+        }
+
+
+def test_accuracy(model: nn.Module, data: DataSplits, device: Any) -> dict[str, float]:
+    """Top-1 accuracy on the held-out test split (never used for any selection), with a 95 % interval."""
+    logits = predict_logits(model, data.test, device)
+    correct = int((logits.argmax(1) == data.test.labels).sum())
+    interval = clopper_pearson(correct, len(data.test))
+    return {"value": interval.value, "low": interval.low, "high": interval.high, "n": len(data.test)}
+
+
+def run_gate(session: SafetySession, model: nn.Module, label: str, data: DataSplits, density: Optional[float]) -> GateRun:
+    session.set_model(model, label=label)
+    reports = session.run()
+    return GateRun(label, reports, test_accuracy(model, data, session.device), density)
+
+
+def _intervals(report: TestReport) -> dict[str, tuple[float, Optional[float], Optional[float]]]:
+    values: dict[str, tuple[float, Optional[float], Optional[float]]] = {k: (v, None, None) for k, v in report.metrics.items()}
+    for check in report.checks:
+        low, high = check.interval if check.interval is not None else (None, None)
+        values[check.name] = (check.value, low, high)
+    return values
+
+
+def compare(compressed: GateRun, dense: GateRun) -> list[dict[str, Any]]:
+    """Per metric: both values, their intervals, and the delta with a conservative interval
+    (the difference of independent intervals: [low_c − high_d, high_c − low_d])."""
+    rows: list[dict[str, Any]] = []
+    dense_by_id = {r.nodeid: r for r in dense.reports}
+    for report in compressed.reports:
+        other = dense_by_id.get(report.nodeid)
+        if other is None:
+            continue
+        mine, theirs = _intervals(report), _intervals(other)
+        for name, (value, low, high) in mine.items():
+            if name not in theirs:
+                continue
+            d_value, d_low, d_high = theirs[name]
+            row: dict[str, Any] = {
+                "test": report.nodeid,
+                "metric": name,
+                "compressed": value,
+                "compressed_interval": [low, high] if low is not None else None,
+                "dense": d_value,
+                "dense_interval": [d_low, d_high] if d_low is not None else None,
+                "delta": value - d_value,
+                "delta_interval": [low - d_high, high - d_low] if (low is not None and d_low is not None and high is not None and d_high is not None) else None,
+                "compressed_outcome": report.outcome,
+                "dense_outcome": other.outcome,
+            }
+            rows.append(row)
+    rows.append({
+        "test": "(held-out test split)",
+        "metric": "test_accuracy",
+        "compressed": compressed.test_accuracy["value"],
+        "compressed_interval": [compressed.test_accuracy["low"], compressed.test_accuracy["high"]],
+        "dense": dense.test_accuracy["value"],
+        "dense_interval": [dense.test_accuracy["low"], dense.test_accuracy["high"]],
+        "delta": compressed.test_accuracy["value"] - dense.test_accuracy["value"],
+        "delta_interval": [compressed.test_accuracy["low"] - dense.test_accuracy["high"], compressed.test_accuracy["high"] - dense.test_accuracy["low"]],
+        "compressed_outcome": "",
+        "dense_outcome": "",
+    })
+    return rows
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    from safecompress import __version__
+
+    found = {"safecompress": __version__, "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    try:
+        import transformers
+
+        found["transformers"] = transformers.__version__
+    except ImportError:  # pragma: no cover - a dependency, but the report should not fail for it
+        pass
+    return found
+
+
+def exit_status(compressed: GateRun) -> int:
+    return int(ExitCode.OK if compressed.passed else ExitCode.TESTS_FAILED)

@@ -1,0 +1,70 @@
+"""Progress of a compression run: a rich live panel on a terminal, one line per update in CI logs (``-q``)."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+
+class CompressProgress:
+    def __init__(self, console: Console, quiet: bool, total_updates: int) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.total_updates = total_updates
+        self.step = (0, 1)
+        self.epoch = (0, 0)
+        self.last_update: Optional[dict[str, Any]] = None
+        self.live: Optional[Live] = None
+
+    def __enter__(self) -> "CompressProgress":
+        if not self.quiet and self.console.is_terminal:
+            self.live = Live(self.render(), console=self.console, refresh_per_second=4, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+            self.live = None
+
+    def event(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "step":
+            self.step = (payload["step"], payload["total"])
+        elif kind == "epoch":
+            self.epoch = (payload["epoch"], payload["epochs"])
+        elif kind == "update":
+            self.last_update = payload
+            if self.live is None:
+                self.console.print(self.update_line(payload), highlight=False, markup=False)
+        elif kind == "rollback":
+            self.console.print(payload["message"], highlight=False, markup=False)
+        if self.live is not None:
+            self.live.update(self.render())
+
+    def update_line(self, decision: dict[str, Any]) -> str:
+        winner = next(c for c in decision["candidates"] if c["name"] == decision["winner"])
+        tests = " ".join(f"{nodeid.split('::')[-1]}:{'red' if outcome in ('failed', 'error') else 'green'}" for nodeid, outcome in winner["outcomes"].items())
+        weights = ", ".join(f"{k}={v:g}" for k, v in decision["remedy_weights"].items()) or "none"
+        return (
+            f"update {decision['update']}/{self.total_updates} step {decision['step']}: winner {decision['winner']} "
+            f"(accuracy {winner['accuracy']:.4f}, risk {winner['risk']:+.4f}) | {tests} | remedies: {weights}"
+        )
+
+    def render(self) -> Group:
+        table = Table(show_header=False, box=None)
+        table.add_row("step", f"{self.step[0]}/{self.step[1]}  (epoch {self.epoch[0]}/{self.epoch[1]})")
+        if self.last_update is not None:
+            decision = self.last_update
+            winner = next(c for c in decision["candidates"] if c["name"] == decision["winner"])
+            table.add_row("update", f"{decision['update']}/{self.total_updates}: {decision['winner']} — {decision['why']}")
+            table.add_row("accuracy / risk", f"{winner['accuracy']:.4f} / {winner['risk']:+.4f}")
+            tests = Text()
+            for nodeid, outcome in winner["outcomes"].items():
+                red = outcome in ("failed", "error")
+                tests.append(f"● {nodeid.split('::')[-1]}  ", style="red" if red else "green")
+            table.add_row("tests", tests)
+            table.add_row("remedies", ", ".join(f"{k}={v:g}" for k, v in decision["remedy_weights"].items()) or "none")
+        return Group(Text("safecompress compress", style="bold"), table)

@@ -1,0 +1,178 @@
+"""Writing a compression run's report: JSON (the record), Markdown (for CI summaries), HTML (charts).
+
+Charts are inline SVG drawn here, so a report needs no plotting library and opens anywhere.
+"""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+from safecompress.fsutil import atomic_write_text, json_safe
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
+def _interval(values: Optional[Sequence[Optional[float]]]) -> str:
+    if not values or values[0] is None:
+        return ""
+    return f" [{_fmt(values[0], 3)}, {_fmt(values[1], 3)}]"
+
+
+def comparison_rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for row in report["comparison"]:
+        rows.append([
+            row["metric"],
+            f"{_fmt(row['dense'])}{_interval(row['dense_interval'])}",
+            f"{_fmt(row['compressed'])}{_interval(row['compressed_interval'])}",
+            f"{row['delta']:+.4f}{_interval(row['delta_interval'])}",
+            f"{row['dense_outcome'] or ''} → {row['compressed_outcome'] or ''}".strip(" →"),
+        ])
+    return rows
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    compressed, dense = report["models"]["compressed"], report["models"]["dense"]
+    verdict = "✅ gate passed" if compressed["passed"] else "❌ gate failed"
+    lines = [
+        f"# SafeCompress report — {verdict}",
+        "",
+        f"- density: **{_fmt(compressed['density'])}** (dense parent {_fmt(dense['density'])})",
+        f"- test accuracy: dense {_fmt(dense['test_accuracy']['value'])} → compressed {_fmt(compressed['test_accuracy']['value'])}",
+        f"- topology updates: {len(report['updates'])}; seed {report['settings']['seed']}; device {report['device']}",
+        f"- time: {report['timings']['total_s']:.1f}s, of which candidate probing {report['timings']['probe_s']:.1f}s and in-loop safety tests {report['timings']['tests_s']:.1f}s ({100 * report['timings']['overhead_fraction']:.0f} % of training)",
+        "",
+        "| metric | dense | compressed | Δ (compressed − dense) | outcome dense → compressed |",
+        "|---|---|---|---|---|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in comparison_rows(report)]
+    lines += ["", "Intervals are 95 %; Δ intervals are conservative (difference of independent intervals).", ""]
+    if report["updates"]:
+        lines += ["## Updates", "", "| update | winner | why | remedy weights |", "|---|---|---|---|"]
+        for update in report["updates"]:
+            weights = ", ".join(f"{k}={v:g}" for k, v in update["remedy_weights"].items()) or "–"
+            lines.append(f"| {update['update']} | {update['winner']} | {update['why']} | {weights} |")
+    if report["events"]:
+        lines += ["", "## Events", ""] + [f"- {event}" for event in report["events"]]
+    lines += ["", f"Members/non-members/population are recorded by index and SHA-256 in `report.json` (`data`), for re-audits.", ""]
+    return "\n".join(lines)
+
+
+# --- SVG ------------------------------------------------------------------------------------------
+def _scale(values: Iterable[float], pad: float = 0.05) -> tuple[float, float]:
+    finite = [v for v in values if v is not None and v == v]
+    if not finite:
+        return 0.0, 1.0
+    low, high = min(finite), max(finite)
+    if high - low < 1e-9:
+        low, high = low - 0.5, high + 0.5
+    span = high - low
+    return low - pad * span, high + pad * span
+
+
+def svg_chart(title: str, series: list[dict[str, Any]], x_label: str, y_label: str, log_axes: bool = False, width: int = 460, height: int = 300) -> str:
+    """A small line/scatter chart. Each series: {"name", "points": [(x, y)], "style": "line"|"dots", "color"}."""
+    import math
+
+    left, right, top, bottom = 56, 12, 28, 40
+    def tx(v: float) -> float:
+        return math.log10(max(v, 1e-4)) if log_axes else v
+    xs = [tx(x) for s in series for x, _ in s["points"]]
+    ys = [tx(y) for s in series for _, y in s["points"]]
+    x0, x1 = (math.log10(1e-4), 0.0) if log_axes else _scale(xs)
+    y0, y1 = (math.log10(1e-4), 0.0) if log_axes else _scale(ys)
+    def px(x: float) -> float:
+        return left + (tx(x) - x0) / (x1 - x0) * (width - left - right)
+    def py(y: float) -> float:
+        return height - bottom - (tx(y) - y0) / (y1 - y0) * (height - top - bottom)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+        f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13">{html.escape(title)}</text>',
+        f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="none" stroke="#999"/>',
+        f'<text x="{width / 2}" y="{height - 8}" text-anchor="middle">{html.escape(x_label)}</text>',
+        f'<text x="14" y="{height / 2}" text-anchor="middle" transform="rotate(-90 14 {height / 2})">{html.escape(y_label)}</text>',
+    ]
+    ticks = [1e-4, 1e-3, 1e-2, 1e-1, 1.0] if log_axes else None
+    for i in range(5):
+        xv = ticks[i] if ticks else (x0 + (x1 - x0) * i / 4)
+        yv = ticks[i] if ticks else (y0 + (y1 - y0) * i / 4)
+        parts.append(f'<text x="{px(xv):.1f}" y="{height - bottom + 14}" text-anchor="middle">{xv:.3g}</text>')
+        parts.append(f'<text x="{left - 4}" y="{py(yv) + 4:.1f}" text-anchor="end">{yv:.3g}</text>')
+    for index, s in enumerate(series):
+        color = s.get("color", ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"][index % 5])
+        points = [(px(x), py(y)) for x, y in s["points"] if y is not None and y == y]
+        if s.get("style", "line") == "line" and points:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.6"/>')
+        else:
+            radius = s.get("radius", 3)
+            for x, y in points:
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{color}" fill-opacity="{s.get("opacity", 0.6)}"/>')
+        parts.append(f'<text x="{left + 8}" y="{top + 14 + 13 * index}" fill="{color}">{html.escape(s["name"])}</text>')
+    if log_axes:
+        parts.append(f'<line x1="{px(1e-4):.1f}" y1="{py(1e-4):.1f}" x2="{px(1):.1f}" y2="{py(1):.1f}" stroke="#ccc" stroke-dasharray="4"/>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def candidate_charts(updates: list[dict[str, Any]]) -> str:
+    charts = []
+    for key, label in (("accuracy", "in-loop accuracy"), ("risk", "in-loop risk (Σ distance to limits)")):
+        all_points = [(u["update"], c[key]) for u in updates for c in u["candidates"]]
+        winners = [(u["update"], c[key]) for u in updates for c in u["candidates"] if c["name"] == u["winner"]]
+        charts.append(svg_chart(
+            f"{label} of every candidate",
+            [
+                {"name": "candidates", "points": all_points, "style": "dots", "color": "#999", "opacity": 0.7},
+                {"name": "winners", "points": winners, "style": "dots", "color": "#d62728", "radius": 4, "opacity": 1.0},
+            ],
+            "topology update",
+            key,
+        ))
+    return "\n".join(charts)
+
+
+def roc_charts(report: dict[str, Any]) -> str:
+    """Log-scale ROC curves for every test that noted a ROC (``record.note("roc", {"fpr", "tpr"})``)."""
+    curves: dict[str, list[dict[str, Any]]] = {}
+    for label in ("dense", "compressed"):
+        for test in report["models"][label]["tests"]:
+            roc = test.get("info", {}).get("roc")
+            if roc:
+                points = [(f, t) for f, t in zip(roc["fpr"], roc["tpr"]) if f is not None and t is not None and f > 0]
+                curves.setdefault(test["nodeid"].split("::")[-1], []).append({"name": label, "points": points})
+    return "\n".join(svg_chart(f"ROC — {name}", series, "FPR", "TPR", log_axes=True) for name, series in curves.items())
+
+
+def render_html(report: dict[str, Any]) -> str:
+    rows = "\n".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in comparison_rows(report))
+    compressed = report["models"]["compressed"]
+    verdict = "gate passed" if compressed["passed"] else "gate failed"
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>SafeCompress report</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px}} .charts svg{{margin:4px}}</style>
+</head><body>
+<h1>SafeCompress report — {verdict}</h1>
+<p>density {_fmt(compressed['density'])}, {len(report['updates'])} topology updates, seed {report['settings']['seed']}, safecompress {html.escape(report['versions']['safecompress'])}, torch {html.escape(report['versions']['torch'])}</p>
+<table><tr><th>metric</th><th>dense</th><th>compressed</th><th>Δ</th><th>outcome</th></tr>
+{rows}
+</table>
+<h2>Membership ROC (log scale)</h2><div class="charts">{roc_charts(report)}</div>
+<h2>Candidates at each update (winners in red)</h2><div class="charts">{candidate_charts(report['updates'])}</div>
+<p>Every decision, with every candidate's numbers, is in <code>decisions.jsonl</code>; the member/non-member/population indices and hashes are in <code>report.json</code>.</p>
+</body></html>
+"""
+
+
+def write_reports(report: dict[str, Any], out: Path) -> None:
+    atomic_write_text(out / "report.json", json.dumps(json_safe(report), indent=2, default=str) + "\n")
+    atomic_write_text(out / "report.md", render_markdown(report))
+    atomic_write_text(out / "report.html", render_html(report))
