@@ -1,0 +1,329 @@
+"""The compact sparse artifact: kept values plus packed bitmasks in one safetensors file.
+
+Layout (format ``safecompress.sparse`` version 1):
+
+- ``values/<param>``: 1-D tensor of the kept weights of a maskable parameter, in row-major order;
+- ``mask/<param>``: uint8 ``numpy.packbits`` of the flattened boolean mask (big-endian bit order);
+- ``dense/<key>``: every other state-dict entry (biases, norms, buffers, unmasked weights) as is;
+- metadata (strings): ``format``, ``format_version``, ``safecompress_version``, ``torch_version``,
+  ``arch`` (``"module:factory"`` or ""), ``arch_kwargs`` (JSON), ``layers`` (JSON: shape, dtype, nnz, density),
+  ``aliases`` (JSON: tied state-dict keys → the key stored), ``density``, ``extra`` (JSON) and
+  ``crc32`` over all tensor names and bytes, so corruption is caught on load.
+
+That is 4 bytes per kept fp32 weight + 1 bit per maskable weight + the dense rest + a header of a few
+KB: the information minimum up to the header. Loading rebuilds an ordinary dense module bit-exactly.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from safecompress.sparse.layers import find_maskable, unwrap_model
+
+FORMAT = "safecompress.sparse"
+FORMAT_VERSION = "1"
+TRUSTED_ARCH_PREFIXES = ("safecompress.", "torchvision.models.")
+_MAX_HEADER = 100 * 1024 * 1024
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class SparseArtifactError(ValueError):
+    """A file that is not a readable sparse artifact, or that does not fit the model; one-line message."""
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """Sizes of a saved artifact against the information minimum and the dense state dict."""
+
+    path: str
+    file_bytes: int
+    info_min_bytes: int
+    dense_bytes: int
+    density: float
+
+    @property
+    def ratio_to_info_min(self) -> float:
+        return self.file_bytes / self.info_min_bytes
+
+    @property
+    def ratio_to_dense(self) -> float:
+        """File size over the dense state dict's tensor bytes (a dense file adds only its header)."""
+        return self.file_bytes / self.dense_bytes
+
+
+def save_sparse_artifact(
+    model: nn.Module,
+    path: PathLike,
+    masks: Mapping[str, torch.Tensor] | None = None,
+    *,
+    arch: str | None = None,
+    arch_kwargs: Mapping[str, Any] | None = None,
+    extra_metadata: Mapping[str, Any] | None = None,
+) -> ArtifactInfo:
+    """Write ``model`` as a sparse artifact; ``masks`` default to the nonzeros of its maskable weights.
+
+    ``arch`` (e.g. ``"safecompress.models:small_cnn"``) with JSON-able ``arch_kwargs`` lets
+    :func:`load_sparse_artifact` rebuild the model without code from the user. A weight that is
+    nonzero outside its mask is an error: the artifact would silently change the model.
+    """
+    from safetensors.torch import save_file
+
+    from safecompress import __version__
+
+    model = unwrap_model(model)
+    state = model.state_dict()
+    if masks is None:
+        masks = {m.name: m.param.detach() != 0 for m in find_maskable(model)}
+    tensors: dict[str, torch.Tensor] = {}
+    layers: dict[str, dict[str, Any]] = {}
+    owners: dict[tuple, str] = {}
+    for name, mask in masks.items():
+        if name not in state:
+            raise ValueError(f"mask for {name!r}, which is not in the model's state dict")
+        weight = state[name].detach()
+        owners.setdefault(_storage_key(weight), name)
+        if tuple(mask.shape) != tuple(weight.shape):
+            raise ValueError(f"mask for {name!r} has shape {tuple(mask.shape)}, weight has {tuple(weight.shape)}")
+        flat_mask = mask.detach().flatten().to(weight.device, torch.bool)
+        flat = weight.flatten()
+        outside = int(torch.count_nonzero(flat[~flat_mask]))
+        if outside:
+            raise ValueError(f"{name!r} has {outside} nonzero weights outside its mask; apply the mask first")
+        tensors[f"values/{name}"] = flat[flat_mask].cpu().contiguous()
+        tensors[f"mask/{name}"] = torch.from_numpy(np.packbits(flat_mask.cpu().numpy()))
+        nnz = int(flat_mask.sum())
+        layers[name] = {
+            "shape": list(weight.shape),
+            "dtype": str(weight.dtype).removeprefix("torch."),
+            "nnz": nnz,
+            "density": nnz / max(flat_mask.numel(), 1),
+        }
+    aliases: dict[str, str] = {}
+    for key, value in state.items():
+        if key in masks:
+            continue
+        owner = owners.setdefault(_storage_key(value), key)
+        if owner != key:  # a tied weight is stored once
+            aliases[key] = owner
+        else:
+            tensors[f"dense/{key}"] = value.detach().cpu().contiguous().clone()
+    kept = sum(v["nnz"] for v in layers.values())
+    total = sum(math.prod(v["shape"]) for v in layers.values())
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "safecompress_version": __version__,
+        "torch_version": torch.__version__,
+        "arch": arch or "",
+        "arch_kwargs": json.dumps(dict(arch_kwargs or {}), sort_keys=True),
+        "layers": json.dumps(layers),
+        "aliases": json.dumps(aliases, sort_keys=True),
+        "density": repr(kept / total if total else 1.0),
+        "extra": json.dumps(dict(extra_metadata or {}), sort_keys=True, default=str),
+        "crc32": _crc32(tensors),
+    }
+    path = os.fspath(path)
+    save_file(tensors, path, metadata=metadata)
+    mask_bits = sum(math.prod(v["shape"]) for v in layers.values())
+    kept_bytes = sum(tensors[f"values/{n}"].nbytes for n in layers)
+    rest = sum(t.nbytes for k, t in tensors.items() if k.startswith("dense/"))
+    dense = sum(t.nbytes for t in state.values())
+    return ArtifactInfo(path, os.path.getsize(path), kept_bytes + math.ceil(mask_bits / 8) + rest, dense, kept / max(total, 1))
+
+
+def is_sparse_artifact(path: PathLike) -> bool:
+    """Whether ``path`` is a safetensors file in this format (reads only the header; never raises)."""
+    try:
+        with open(path, "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size > _MAX_HEADER:
+                return False
+            header = json.loads(f.read(size))
+        return header.get("__metadata__", {}).get("format") == FORMAT
+    except (OSError, ValueError, struct.error, AttributeError):
+        return False
+
+
+def load_sparse_artifact(
+    path: PathLike,
+    model_factory: Callable[..., nn.Module] | nn.Module | None = None,
+    *,
+    trust_arch: bool = False,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Load an artifact into a dense module bit-exactly; returns ``(model, metadata)``.
+
+    ``model_factory`` is a module to fill, or a callable called with the stored ``arch_kwargs``;
+    without it the stored ``arch`` reference is used: ``torchvision:NAME`` (built without weights),
+    or ``module:factory`` for modules under :data:`TRUSTED_ARCH_PREFIXES` only unless
+    ``trust_arch=True`` (importing names a file chose is running code the file chose). Raises :class:`SparseArtifactError` for anything unreadable or mismatched.
+    """
+    path = os.fspath(path)
+    metadata, tensors = _read(path)
+    state = _dense_state(path, metadata, tensors)
+    model = _build_model(path, metadata, model_factory, trust_arch)
+    target = unwrap_model(model)
+    expected = set(target.state_dict())
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        raise SparseArtifactError(
+            f"{path}: artifact does not fit {type(target).__name__}: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for key, value in target.state_dict().items():
+        if tuple(value.shape) != tuple(state[key].shape):
+            raise SparseArtifactError(
+                f"{path}: {key!r} has shape {tuple(state[key].shape)} in the artifact, {tuple(value.shape)} in the model"
+            )
+    target.load_state_dict(state)
+    return model, metadata
+
+
+def export_state_dict(model: nn.Module, path: PathLike) -> str:
+    """Plain dense state dict for users who want an ordinary model (``.safetensors`` or ``torch.save``)."""
+    path = os.fspath(path)
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in unwrap_model(model).state_dict().items()}
+    if path.endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file(state, path)
+    else:
+        torch.save(state, path)
+    return path
+
+
+def export_program(model: nn.Module, path: PathLike, example_inputs: tuple[Any, ...]) -> str:
+    """A self-contained ``torch.export`` program (``.pt2``), the successor of TorchScript.
+
+    TorchScript (``torch.jit``) is deprecated in the torch we target; ``torch.export.load`` reads this.
+    """
+    model = unwrap_model(model).eval()
+    program = torch.export.export(model, tuple(example_inputs))
+    torch.export.save(program, os.fspath(path))
+    return os.fspath(path)
+
+
+def _storage_key(t: torch.Tensor) -> tuple:
+    """Identity of a tensor's memory; empty tensors never count as tied."""
+    if t.numel() == 0:
+        return ("empty", id(t))
+    return (t.device, t.data_ptr(), t.dtype, tuple(t.shape), t.stride())
+
+
+def _crc32(tensors: Mapping[str, torch.Tensor]) -> str:
+    crc = 0
+    for key in sorted(tensors):
+        crc = zlib.crc32(key.encode(), crc)
+        crc = zlib.crc32(tensors[key].reshape(-1).view(torch.uint8).numpy().tobytes(), crc)
+    return f"{crc:08x}"
+
+
+def _read(path: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    from safetensors import safe_open
+
+    if not os.path.isfile(path):
+        raise SparseArtifactError(f"{path}: no such file")
+    try:
+        with safe_open(path, framework="pt") as f:
+            raw = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types, OSError and others
+        raise SparseArtifactError(f"{path}: not a readable safetensors file ({_first_line(exc)})") from None
+    if raw.get("format") != FORMAT:
+        raise SparseArtifactError(f"{path}: not a safecompress sparse artifact (format {raw.get('format')!r})")
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise SparseArtifactError(f"{path}: unsupported artifact version {raw.get('format_version')!r}")
+    if raw.get("crc32") != _crc32(tensors):
+        raise SparseArtifactError(f"{path}: checksum mismatch, the file is corrupt")
+    try:
+        metadata = {
+            "format_version": raw["format_version"],
+            "safecompress_version": raw.get("safecompress_version", ""),
+            "torch_version": raw.get("torch_version", ""),
+            "arch": raw.get("arch", ""),
+            "arch_kwargs": json.loads(raw.get("arch_kwargs", "{}")),
+            "layers": json.loads(raw["layers"]),
+            "aliases": json.loads(raw.get("aliases", "{}")),
+            "density": float(raw["density"]),
+            "extra": json.loads(raw.get("extra", "{}")),
+        }
+    except (KeyError, ValueError) as exc:
+        raise SparseArtifactError(f"{path}: bad artifact metadata ({_first_line(exc)})") from None
+    return metadata, tensors
+
+
+def _dense_state(path: str, metadata: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    state = {k.removeprefix("dense/"): v for k, v in tensors.items() if k.startswith("dense/")}
+    for name, info in metadata["layers"].items():
+        values, packed = tensors.get(f"values/{name}"), tensors.get(f"mask/{name}")
+        shape = tuple(info["shape"])
+        numel = math.prod(shape)
+        if values is None or packed is None or packed.dtype != torch.uint8 or packed.numel() != math.ceil(numel / 8):
+            raise SparseArtifactError(f"{path}: layer {name!r} is incomplete or malformed")
+        mask = torch.from_numpy(np.unpackbits(packed.numpy(), count=numel).astype(bool))
+        if int(mask.sum()) != values.numel() or values.numel() != info["nnz"]:
+            raise SparseArtifactError(f"{path}: layer {name!r}: mask and values disagree")
+        weight = torch.zeros(numel, dtype=values.dtype)
+        weight[mask] = values
+        state[name] = weight.view(shape)
+    for key, owner in metadata["aliases"].items():
+        if owner not in state:
+            raise SparseArtifactError(f"{path}: {key!r} is tied to {owner!r}, which the artifact lacks")
+        state[key] = state[owner]
+    return state
+
+
+def _build_model(
+    path: str, metadata: Mapping[str, Any], factory: Callable[..., nn.Module] | nn.Module | None, trust_arch: bool
+) -> nn.Module:
+    if isinstance(factory, nn.Module):
+        return factory
+    kwargs = metadata["arch_kwargs"]
+    if factory is None:
+        ref = metadata["arch"]
+        if not ref:
+            raise SparseArtifactError(f"{path}: the artifact names no architecture; pass model_factory")
+        factory = _resolve_arch(path, ref, trust_arch)
+    model = factory(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise SparseArtifactError(f"{path}: the model factory returned {type(model).__name__}, not a torch module")
+    return model
+
+
+def _resolve_arch(path: str, ref: str, trust_arch: bool) -> Callable[..., nn.Module]:
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise SparseArtifactError(f"{path}: architecture reference {ref!r} is not 'module:factory'")
+    if module_name == "torchvision":  # the project's shorthand, e.g. "torchvision:resnet18"
+        import torchvision.models
+
+        if attr not in torchvision.models.list_models():
+            raise SparseArtifactError(f"{path}: unknown torchvision architecture {attr!r}")
+        return lambda **kwargs: torchvision.models.get_model(attr, weights=None, **kwargs)
+    if not trust_arch and not (module_name + ".").startswith(TRUSTED_ARCH_PREFIXES):
+        raise SparseArtifactError(
+            f"{path}: refusing to import architecture {ref!r} named by the file; pass trust_arch=True or model_factory"
+        )
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise SparseArtifactError(f"{path}: cannot import architecture {ref!r} ({_first_line(exc)})") from None
+    if not callable(obj):
+        raise SparseArtifactError(f"{path}: architecture {ref!r} is not callable")
+    return obj
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

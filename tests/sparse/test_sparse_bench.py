@@ -1,0 +1,20 @@
+"""The sparse benchmark's plumbing, on tiny cases (the real run is `safecompress bench sparse`)."""
+from __future__ import annotations
+
+import json
+
+import safecompress.bench.sparse as bench
+from sparse_testkit import TinyNet
+
+
+def test_benchmark_result_is_json_and_renders(monkeypatch):
+    tiny = bench.Case("tiny", TinyNet, bench._images(1, 8, 8), bench._sgd, 8, cpu_steps=2, cuda_steps=2)
+    monkeypatch.setattr(bench, "_cases", lambda: [tiny])
+    results = bench.run_sparse_benchmark("cpu", repeats=2, quick=True)
+    json.dumps(results)
+    assert [r["model"] for r in results["throughput"]] == ["tiny"]
+    assert {r["growth"] for r in results["updates"]} == {"random", "gradient", "momentum", "unfired"}
+    assert [r["density"] for r in results["artifacts"]] == [0.1, 0.05]
+    assert all(r["bit_exact_reload"] and r["ratio_to_info_min"] <= 1.1 for r in results["artifacts"])
+    text = bench.render_markdown(results)
+    assert "| tiny | 8 |" in text and "ResNet-18 | 0.05" in text
