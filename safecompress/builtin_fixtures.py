@@ -7,6 +7,7 @@
                (a conftest ``data`` fixture overrides it);
 ``record``     metrics and threshold checks of the running test;
 ``thresholds`` the configured limits (``[tool.safecompress.thresholds]``, ``--threshold``);
+``train_recipe`` the training recipe (``[tool.safecompress.recipe]``), for the driver and reference models;
 ``config``, ``seed``, ``tmp_path``, ``session``.
 """
 from __future__ import annotations
@@ -76,6 +77,20 @@ def data(config: "Config", seed: int) -> Any:
     return build_dataset(str(name), pm=config.pluginmanager, **options)
 
 
+def train_recipe(config: "Config") -> Any:
+    """How the model under test was (or will be) trained: ``[tool.safecompress.recipe]``.
+
+    Reference models for membership attacks and the compression driver both follow it; override
+    the fixture in conftest.py for augmentation or anything TOML cannot say.
+    """
+    from safecompress.training import TrainRecipe
+
+    try:
+        return TrainRecipe(**dict(config.ini.get("recipe", {})))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"[tool.safecompress.recipe]: {exc}") from None
+
+
 def record() -> Record:
     current = current_record()
     if current is None:
@@ -97,6 +112,7 @@ def safecompress_register_fixtures(register: Callable[..., None]) -> None:
         (seed, "session"),
         (thresholds, "session"),
         (data, "session"),
+        (train_recipe, "session"),
         (model, "model"),
         (dense_model, "session"),
         (record, "test"),

@@ -1,23 +1,53 @@
-"""Membership inference: does the model reveal who was in its training data? (METHOD.md §4–6)"""
-import numpy as np
-import torch
+"""Membership inference: does the model reveal who was in its training data? (METHOD.md §4–6)
 
+``cheap`` tests run on every candidate inside training; ``gate`` tests only on the final model.
+Thresholds come from ``[tool.safecompress.thresholds]``; every AUC is gated on its interval
+(lenient: fail only when the whole interval is above the limit).
+"""
 import safecompress
-from safecompress.inference import predict_logits
-from safecompress.metrics import auc_interval
+from safecompress.attacks import loss_attack, make_attack_inputs, rmia_attack
+from safecompress.metrics import delong_difference
+
+
+def record_attack(record, name, results, limit):
+    record.metric(f"{name}_tpr_at_1pct_fpr", results.tpr_at(0.01).tpr.value)
+    record.note(f"{name}", results.summary())
+    record.note("roc", {"fpr": results.roc.fpr[:: max(1, len(results.roc.fpr) // 200)].tolist(), "tpr": results.roc.tpr[:: max(1, len(results.roc.tpr) // 200)].tolist()})
+    record.at_most(f"{name}_auc", results.auc.value, limit, interval=(results.auc.low, results.auc.high))
+
+
+@safecompress.mark.cost("cheap")
+def test_loss_attack(loop_inputs, record, thresholds):
+    """Tier 0: the loss-threshold attack (Yeom et al.), free from the cached outputs."""
+    record_attack(record, "loss", loss_attack(loop_inputs), thresholds["loss_auc_max"])
 
 
 @safecompress.mark.cost("cheap")
 @safecompress.mark.remedy("confidence_penalty")
-def test_loss_attack_auc(model, data, device, record, thresholds):
-    """The loss-threshold attack (score −ℓ) on balanced members vs non-members; AUC gated on its DeLong interval."""
-    size = min(len(data.members), len(data.non_members))
-    members, non_members = data.members.subset(np.arange(size)), data.non_members.subset(np.arange(size))
-    losses = [
-        torch.nn.functional.cross_entropy(predict_logits(model, split, device), split.labels, reduction="none")
-        for split in (members, non_members)
-    ]
-    scores = -torch.cat(losses).numpy()
-    membership = np.r_[np.ones(size), np.zeros(size)]
-    interval = auc_interval(scores, membership)
-    record.at_most("loss_auc", interval.value, thresholds["loss_auc_max"], interval=(interval.low, interval.high))
+def test_rmia_in_loop(loop_inputs, record, thresholds):
+    """Reference-calibrated and cheap: RMIA with one session-wide reference model.
+
+    This is the test that steers training, so it must track the gate's attack (RMIA) rather than a
+    statistic a remedy can game: a confidence penalty *raises* the loss attack's AUC while it lowers
+    RMIA's.
+    """
+    record_attack(record, "rmia1", rmia_attack(loop_inputs), thresholds["loop_rmia_auc_max"])
+
+
+@safecompress.mark.cost("gate")
+def test_rmia_gate(gate_attacks, record, thresholds):
+    """Tier 2, the gate: RMIA (offline, a tuned) with `gate-refs` reference models; LiRA reported beside it."""
+    lira = gate_attacks["lira"]
+    record.metric("lira_auc", lira.auc.value)
+    record.metric("lira_tpr_at_1pct_fpr", lira.tpr_at(0.01).tpr.value)
+    record_attack(record, "rmia", gate_attacks["rmia"], thresholds["rmia_auc_max"])
+
+
+@safecompress.mark.cost("gate")
+def test_no_more_leaky_than_dense(model, dense_model, data, device, seed, record, thresholds):
+    """The compressed model leaks no more than its dense parent: loss-attack AUC, paired DeLong
+    difference on the same samples, failing only when the whole interval exceeds the tolerance."""
+    compressed, dense = (loss_attack(make_attack_inputs(m, data, device=device, seed=seed)) for m in (model, dense_model))
+    difference = delong_difference(compressed.scores, dense.scores, compressed.membership)  # same rows: paired
+    record.metric("dense_loss_auc", dense.auc.value)
+    record.at_most("loss_auc_minus_dense", difference.value, thresholds["dense_auc_tolerance"], interval=(difference.low, difference.high))

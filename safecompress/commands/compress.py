@@ -53,17 +53,13 @@ def lookup_path(session: Any) -> str:
 
 
 def recipe_for(session: Any) -> Any:
+    """The ``train_recipe`` fixture: ``[tool.safecompress.recipe]`` unless a conftest overrides it."""
     from safecompress.training import TrainRecipe
 
-    if "train_recipe" in session.fixtures.available(lookup_path(session)):
-        recipe = session.fixtures.get_value("train_recipe", lookup_path(session), "session")
-        if not isinstance(recipe, TrainRecipe):
-            raise UsageError(f"the train_recipe fixture returned {type(recipe).__name__}, not safecompress.training.TrainRecipe")
-        return recipe
-    try:
-        return TrainRecipe(**dict(session.config.ini.get("recipe", {})))
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"[tool.safecompress.recipe]: {exc}") from None
+    recipe = session.fixtures.get_value("train_recipe", lookup_path(session), "session")
+    if not isinstance(recipe, TrainRecipe):
+        raise UsageError(f"the train_recipe fixture returned {type(recipe).__name__}, not safecompress.training.TrainRecipe")
+    return recipe
 
 
 def compress(session: Any, model_path: Path, settings: Any, console: Console, quiet: bool, arch: Optional[str] = None, arch_kwargs: Optional[dict[str, Any]] = None) -> tuple[int, dict[str, Any]]:

@@ -1,0 +1,51 @@
+"""Fixtures of the shipped safety suite.
+
+The in-loop (``cheap``) tests run on every candidate model during compression, so they share one
+inference pass per model (``loop_inputs``) on a trimmed audit set, and their reference model is
+trained once per session (on the full population, by the target's own recipe) and its outputs
+reused. The ``gate`` tests attack the final model with fresh, fully sized references.
+"""
+import dataclasses
+
+import numpy as np
+
+import safecompress
+from safecompress.attacks import make_attack_inputs
+from safecompress.attacks.reference import as_reference_recipe, outputs_on, train_reference_models
+from safecompress.data import DataSplits
+
+
+@safecompress.fixture(scope="session")
+def loop_data(data, config):
+    """The audit set for in-loop tests: all members and non-members, a slice of the population as RMIA's z samples."""
+    size = min(len(data.population), int(config.getoption("loop_population", 500)))
+    return DataSplits(data.members, data.non_members, data.population.subset(np.arange(size)), data.test, data.num_classes, data.source, data.seed)
+
+
+@safecompress.fixture(scope="session")
+def reference_cache():
+    """Outputs of the in-loop reference model, filled by the first model that asks (session-wide)."""
+    return {}
+
+
+@safecompress.fixture(scope="model")
+def loop_inputs(model, data, loop_data, device, seed, train_recipe, reference_cache):
+    """Attack inputs of the model under test on the audit set, with the cached reference outputs."""
+    inputs = make_attack_inputs(model, loop_data, device=device, seed=seed)
+    if "ref_logits" not in reference_cache:
+        references = train_reference_models(as_reference_recipe(train_recipe, model), data.population, 1, seed=seed, device=device)
+        parts = [loop_data.members, loop_data.non_members, loop_data.population]
+        reference_cache["ref_logits"] = outputs_on(references.models, parts, device, 512)
+        ref_in = np.zeros((1, sum(len(p) for p in parts)), dtype=bool)
+        ref_in[:, len(parts[0]) + len(parts[1]) :] = references.in_pool[:, : len(parts[2])]
+        reference_cache["ref_in"] = ref_in
+    return dataclasses.replace(inputs, ref_logits=reference_cache["ref_logits"], ref_in=reference_cache["ref_in"])
+
+
+@safecompress.fixture(scope="model")
+def gate_attacks(model, data, device, seed, train_recipe, config):
+    """RMIA and LiRA against the model with ``gate-refs`` reference models trained by the target's recipe."""
+    from safecompress.attacks import run_attacks
+
+    refs = int(config.getoption("gate_refs", 4))
+    return run_attacks(["rmia", "lira"], model, data, device=device, refs=refs, recipe=train_recipe, seed=seed)
