@@ -18,6 +18,7 @@ from safecompress.errors import SafeCompressError, UsageError
 #: Sub-commands implemented elsewhere: name -> "module" exposing ``add_arguments(parser)`` and ``run(args, console)``.
 EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
     "compress": ("safecompress.commands.compress", "compress a dense model by test-driven sparse training, then gate it"),
+    "audit": ("safecompress.commands.audit", "run one membership attack against a model and print its metrics with intervals"),
     "bench": ("safecompress.commands.bench", "benchmarks: sparse engine throughput and sizes, attack scoring cost"),
     "demo": ("safecompress.commands.demo", "train a small CNN on embedded Fashion-MNIST, compress it to d=0.1, show dense vs compressed"),
 }

@@ -17,14 +17,26 @@ from safecompress.data import DataSplits
 
 @safecompress.fixture(scope="session")
 def loop_data(data, config):
-    """The audit set for in-loop tests: all members and non-members, a slice of the population as RMIA's z samples."""
-    size = min(len(data.population), int(config.getoption("loop_population", 500)))
-    return DataSplits(data.members, data.non_members, data.population.subset(np.arange(size)), data.test, data.num_classes, data.source, data.seed)
+    """The audit set for in-loop tests: a fixed slice of members, non-members and population (RMIA's z samples).
+
+    Sizes come from ``loop-members`` and ``loop-population``: every candidate is queried on it, so it
+    trades the resolution of in-loop tests against the time they add to training.
+    """
+    members = min(len(data.members), len(data.non_members), int(config.getoption("loop_members", 500)))
+    population = min(len(data.population), int(config.getoption("loop_population", 300)))
+    return DataSplits(
+        data.members.subset(np.arange(members)), data.non_members.subset(np.arange(members)), data.population.subset(np.arange(population)),
+        data.test, data.num_classes, data.source, data.seed,
+    )
 
 
 @safecompress.fixture(scope="session")
 def reference_cache():
-    """Outputs of the in-loop reference model, filled by the first model that asks (session-wide)."""
+    """Outputs of the in-loop reference model, filled by the first model that asks (session-wide).
+
+    The reference is the first of the gate's references (same recipe, population half and seed, so
+    the same cache entry): the in-loop test costs no extra training.
+    """
     return {}
 
 

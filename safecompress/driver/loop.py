@@ -46,7 +46,8 @@ class DivergedError(SafeCompressError):
 
 @dataclass
 class Timers:
-    """Where the time went; ``overhead`` is what the safety loop costs beyond plain sparse training."""
+    """Where the time went; ``overhead`` is the share of the loop's time spent probing and testing
+    candidates (what the safety loop costs beyond plain sparse training)."""
 
     train: float = 0.0
     probe: float = 0.0

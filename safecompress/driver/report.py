@@ -48,7 +48,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- density: **{_fmt(compressed['density'])}** (dense parent {_fmt(dense['density'])})",
         f"- test accuracy: dense {_fmt(dense['test_accuracy']['value'])} → compressed {_fmt(compressed['test_accuracy']['value'])}",
         f"- topology updates: {len(report['updates'])}; seed {report['settings']['seed']}; device {report['device']}",
-        f"- time: {report['timings']['total_s']:.1f}s, of which candidate probing {report['timings']['probe_s']:.1f}s and in-loop safety tests {report['timings']['tests_s']:.1f}s ({100 * report['timings']['overhead_fraction']:.0f} % of training)",
+        f"- time: {report['timings']['total_s']:.1f}s in all; training {report['timings']['train_s']:.1f}s, candidate probing {report['timings']['probe_s']:.1f}s, in-loop safety tests {report['timings']['tests_s']:.1f}s (overhead {100 * report['timings']['overhead_fraction']:.0f} % of the loop), baseline and reference models {report['timings']['setup_s']:.1f}s",
         "",
         "| metric | dense | compressed | Δ (compressed − dense) | outcome dense → compressed |",
         "|---|---|---|---|---|",

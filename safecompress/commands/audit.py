@@ -1,0 +1,78 @@
+"""``safecompress audit MODEL --attack NAME``: one membership attack, its metrics and intervals.
+
+The standalone use privacy auditors expect: the project's ``data`` fixture says which samples were
+members; the ``train_recipe`` fixture says how reference models are trained. Exit 0 unless
+``--fail-above`` is given and the whole AUC interval lies above it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from rich.console import Console
+
+from safecompress.errors import UsageError
+
+ALIASES = {"whitebox": "nasr_whitebox"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from safecompress.cli import add_model_options
+
+    parser.add_argument("model", type=Path, help="model file or Hugging Face folder")
+    parser.add_argument("--attack", default="rmia", help="loss, confidence, entropy, mentr, gap, nasr, whitebox, lira, rmia or a plugin's (default rmia)")
+    parser.add_argument("--refs", type=int, help="reference models for lira/rmia (default 2)")
+    parser.add_argument("--online", action="store_true", help="lira/rmia: references trained on halves of all rows (IN and OUT models)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--plot", type=Path, metavar="DIR", help="write a log-scale ROC and a score histogram (PNG; needs matplotlib)")
+    parser.add_argument("--fail-above", dest="fail_above", type=float, metavar="AUC", help="exit 1 when the AUC interval lies wholly above AUC")
+    parser.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--seed", type=int, help="seed (default 0)")
+    parser.add_argument("--rootdir", type=Path, help="project root")
+    parser.add_argument("-q", "--quiet", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    add_model_options(parser)
+
+
+def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
+    from safecompress.cli import load_model_for_session, make_config
+    from safecompress.commands.compress import lookup_path, recipe_for
+    from safecompress.runner.session import wrap_session
+
+    args.paths = None
+    config = make_config(args, pm, "audit")
+    name = ALIASES.get(args.attack, args.attack)
+
+    def body(session: Any) -> Optional[int]:
+        from safecompress.attacks import run_attack
+        from safecompress.fsutil import atomic_write_text, json_safe
+        from safecompress.plugins import collect_registry
+
+        registry = collect_registry(session.pm, "safecompress_register_attacks")
+        if name not in registry:
+            raise UsageError(f"unknown attack {args.attack!r}; known: {', '.join(sorted(registry))}")
+        model, _ = load_model_for_session(session, args.model)
+        session.collect() if (config.rootdir / "safety_tests").exists() else None
+        data = session.fixtures.get_value("data", lookup_path(session), "session")
+        recipe = recipe_for(session)
+        results = run_attack(
+            name, model, data, device=session.device, refs=args.refs, online=args.online, recipe=recipe,
+            seed=int(config.getoption("seed", 0)), registry=registry,
+        )
+        console.print(results.summary(), highlight=False, markup=False)
+        if args.json:
+            atomic_write_text(args.json, json.dumps(json_safe(results.to_dict()), indent=2, default=str) + "\n")
+        if args.plot:
+            from safecompress.plots import plot_roc, plot_score_histogram
+
+            args.plot.mkdir(parents=True, exist_ok=True)
+            plot_roc(results, args.plot / f"{name}_roc.png")
+            plot_score_histogram(results, args.plot / f"{name}_scores.png")
+        if args.fail_above is not None and results.auc.low > args.fail_above:
+            console.print(f"FAILED: {name} AUC {results.auc} lies wholly above {args.fail_above}", highlight=False, markup=False)
+            return 1
+        return 0
+
+    return wrap_session(config, body, console)
