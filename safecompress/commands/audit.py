@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attack", default="rmia", help="loss, confidence, entropy, mentr, gap, nasr, whitebox, lira, rmia or a plugin's (default rmia)")
     parser.add_argument("--refs", type=int, help="reference models for lira/rmia (default 2)")
     parser.add_argument("--online", action="store_true", help="lira/rmia: references trained on halves of all rows (IN and OUT models)")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--json", dest="results_json", type=Path, metavar="FILE", help="write the results as JSON")
     parser.add_argument("--plot", type=Path, metavar="DIR", help="write a log-scale ROC and a score histogram (PNG; needs matplotlib)")
     parser.add_argument("--fail-above", dest="fail_above", type=float, metavar="AUC", help="exit 1 when the AUC interval lies wholly above AUC")
     parser.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         if name not in registry:
             raise UsageError(f"unknown attack {args.attack!r}; known: {', '.join(sorted(registry))}")
         model, _ = load_model_for_session(session, args.model)
-        session.collect() if (config.rootdir / "safety_tests").exists() else None
+        session.collect()  # conftests beside the tests may define the data fixture
         data = session.fixtures.get_value("data", lookup_path(session), "session")
         recipe = recipe_for(session)
         results = run_attack(
@@ -62,8 +62,8 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
             seed=int(config.getoption("seed", 0)), registry=registry,
         )
         console.print(results.summary(), highlight=False, markup=False)
-        if args.json:
-            atomic_write_text(args.json, json.dumps(json_safe(results.to_dict()), indent=2, default=str) + "\n")
+        if args.results_json:
+            atomic_write_text(args.results_json, json.dumps(json_safe(results.to_dict()), indent=2, default=str) + "\n")
         if args.plot:
             from safecompress.plots import plot_roc, plot_score_histogram
 

@@ -64,7 +64,10 @@ class SafetySession:
 
     # --- set-up ----------------------------------------------------------------------------------
     def test_paths(self) -> list[Path]:
-        raw = self.config.getoption("paths") or self.config.getoption("tests") or ["safety_tests"]
+        raw = self.config.getoption("paths") or self.config.getoption("tests")
+        if not raw:  # the default folder is optional: commands like audit run without tests
+            default = self.config.rootdir / "safety_tests"
+            return [default] if default.exists() else []
         if isinstance(raw, str):
             raw = [raw]
         base = Path.cwd() if getattr(self.config.option, "paths", None) else self.config.rootdir
