@@ -18,7 +18,6 @@ transformers are imported inside the functions: registering this plugin costs no
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import re
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from safecompress.errors import UsageError
+from safecompress.importing import import_callable
 from safecompress.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -175,14 +175,7 @@ def build_architecture(arch: Optional[str] = None, num_classes: Optional[int] = 
         if attribute not in known:
             raise UsageError(f"unknown torchvision architecture {attribute!r} (--arch {arch}); e.g. {', '.join(sorted(known)[:5])}")
         return _call_factory(lambda **kw: torchvision.models.get_model(attribute, weights=None, **kw), kwargs, arch)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"--arch {arch}: cannot import {module_name}: {_one_line(exc)}") from None
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise UsageError(f"--arch {arch}: {module_name} has no callable {attribute!r}")
-    return _call_factory(function, kwargs, arch)
+    return _call_factory(import_callable(arch, f"--arch {arch}"), kwargs, arch)
 
 
 # --- state dicts -------------------------------------------------------------------------------

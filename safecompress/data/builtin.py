@@ -5,7 +5,6 @@ reference to a builder; :func:`build_dataset` resolves either.
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
@@ -13,6 +12,7 @@ from safecompress.data.images import digits, fashion_mnist_embedded, fashion_mni
 from safecompress.data.splits import DataSplits
 from safecompress.data.text import wordnet_glosses
 from safecompress.errors import UsageError
+from safecompress.importing import import_callable
 from safecompress.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -43,14 +43,7 @@ def resolve_builder(name_or_ref: str, registry: Mapping[str, Callable[..., Any]]
             f"unknown dataset {name_or_ref!r}; known: {', '.join(sorted(registry))} "
             "(or give a builder as package.module:function)"
         )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"dataset {name_or_ref!r}: cannot import {module_name}: {exc}") from None
-    builder = getattr(module, attribute, None)
-    if not callable(builder):
-        raise UsageError(f"dataset {name_or_ref!r}: {module_name} has no function {attribute!r}")
-    return builder
+    return import_callable(name_or_ref, f"dataset {name_or_ref!r}")
 
 
 def registered_datasets(pm: "pluggy.PluginManager") -> dict[str, Callable[..., Any]]:

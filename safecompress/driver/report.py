@@ -62,7 +62,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {update['update']} | {update['winner']} | {update['why']} | {weights} |")
     if report["events"]:
         lines += ["", "## Events", ""] + [f"- {event}" for event in report["events"]]
-    lines += ["", f"Members/non-members/population are recorded by index and SHA-256 in `report.json` (`data`), for re-audits.", ""]
+    lines += ["", "Members/non-members/population are recorded by index and SHA-256 in `report.json` (`data`), for re-audits.", ""]
     return "\n".join(lines)
 
 

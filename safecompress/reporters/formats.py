@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 from safecompress.fsutil import atomic_write_text, json_safe
 from safecompress.runner.reports import SessionResult, TestReport

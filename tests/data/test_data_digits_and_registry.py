@@ -105,7 +105,7 @@ def test_build_dataset_uses_a_given_registry():
     [
         ("nope", {}, "unknown dataset 'nope'; known: digits, fashion-mnist, fashion-mnist-embedded, wordnet"),
         ("no_such_module:build", {}, "cannot import no_such_module"),
-        ("safecompress.data.images:no_such_function", {}, "has no function"),
+        ("safecompress.data.images:no_such_function", {}, "has no callable"),
         ("digits", {"bogus": 1}, "it takes: members, non_members"),
         ("safecompress.data.images:read_idx", {"path": "x"}, "returned"),
     ],

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from safecompress.cli import main
-from safecompress.driver.selection import rank_key
 
 pytestmark = pytest.mark.slow
 
