@@ -43,12 +43,17 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--json", metavar="FILE", help="write the JSON report (schema safecompress.report/1)")
     out.add_argument("--report-md", dest="report_md", metavar="FILE", help="write a Markdown summary (for CI job summaries)")
     out.add_argument("--report", action="append", metavar="FORMAT=FILE", help="write a report in any registered format")
+    add_run_options(parser)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Device, seed, thresholds, root and verbosity: every command that runs tests takes them."""
     run = parser.add_argument_group("run")
     run.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
     run.add_argument("--seed", type=int, help="seed for every test (default 0)")
     run.add_argument("--threshold", action="append", metavar="NAME=VALUE", help="set or override a threshold")
     run.add_argument("--rootdir", type=Path, help="project root (default: nearest pyproject.toml with [tool.safecompress])")
-    run.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+    run.add_argument("-q", "--quiet", action="count", default=0, help="less output (plain lines for CI logs)")
     run.add_argument("-v", "--verbose", action="count", default=0, help="more output (tracebacks)")
 
 

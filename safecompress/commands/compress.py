@@ -13,7 +13,7 @@ from safecompress.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from safecompress.cli import add_model_options
+    from safecompress.cli import add_model_options, add_run_options
 
     parser.add_argument("model", type=Path, help="the dense parent: model file or Hugging Face folder")
     group = parser.add_argument_group("compression")
@@ -30,13 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tests.add_argument("--tests", dest="paths", action="append", type=Path, help="test files or folders (repeatable)")
     tests.add_argument("-k", dest="keyword", metavar="EXPR", help="only tests whose names match EXPR")
     tests.add_argument("-m", dest="markexpr", metavar="EXPR", help="only tests whose marks match EXPR")
-    run = parser.add_argument_group("run")
-    run.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
-    run.add_argument("--seed", type=int, help="seed (default 0)")
-    run.add_argument("--threshold", action="append", metavar="NAME=VALUE", help="set or override a threshold")
-    run.add_argument("--rootdir", type=Path, help="project root")
-    run.add_argument("-q", "--quiet", action="count", default=0, help="plain log lines (for CI)")
-    run.add_argument("-v", "--verbose", action="count", default=0)
+    add_run_options(parser)
     add_model_options(parser)
 
 
