@@ -390,7 +390,13 @@ def load_torch_file(path: Path, options: dict[str, Any]) -> Optional["nn.Module"
             with path.open("rb") as stream:
                 obj = pickle.load(stream)  # trusted by the user's explicit choice
         else:
-            obj = torch.load(str(path), map_location="cpu", weights_only=not trusted)
+            try:
+                obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            except pickle.UnpicklingError:
+                if not trusted:
+                    raise
+                # Only here, for a file that is more than tensors, and only with --trust-pickle.
+                obj = torch.load(str(path), map_location="cpu", weights_only=False)
     except pickle.UnpicklingError as exc:
         if trusted:
             raise UsageError(f"cannot unpickle {path}: {_one_line(exc)}") from None
