@@ -17,6 +17,7 @@ import pytest
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("safecompress", "safety tests against a model (safecompress)")
     group.addoption("--safecompress-model", metavar="MODEL", help="run the collected tests as safecompress safety tests against MODEL")
+    group.addoption("--safecompress-dense", metavar="MODEL", help="the dense parent, for tests that compare against it (dense_model)")
     group.addoption("--safecompress-arch", metavar="REF", help="architecture for a bare state dict (torchvision:NAME, package.module:factory)")
     group.addoption("--safecompress-num-classes", type=int, metavar="N", help="classes passed to the architecture")
     group.addoption("--safecompress-trust-pickle", action="store_true", help="allow a whole pickled module (runs code: trusted files only)")
@@ -25,8 +26,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--safecompress-threshold", action="append", metavar="NAME=VALUE", help="set or override a threshold")
 
 
+MARKERS = (
+    "cheap: safecompress cost level: runs on every candidate during compression",
+    "gate: safecompress cost level: runs only at the final gate",
+    "cost(level): safecompress test cost",
+    "remedy(name): the training-time defense a safecompress test declares",
+    "severity(weight): weight of a safecompress test's failure when candidates are ranked",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("safecompress_model"):
+        for line in MARKERS:
+            config.addinivalue_line("markers", line)
         config.pluginmanager.register(Bridge(config), "safecompress-bridge")
 
 
@@ -55,6 +67,8 @@ class Bridge:
         )
         rootdir, ini = find_rootdir(Path(config.invocation_params.dir))
         self.model_path = Path(config.getoption("safecompress_model"))
+        dense = config.getoption("safecompress_dense")
+        self.dense_path = Path(dense) if dense else None
         self.sc_config = Config(option, ini, rootdir, get_plugin_manager(), "pytest")
         self.session = SafetySession(self.sc_config)
         self.started = False
@@ -72,6 +86,8 @@ class Bridge:
 
             try:
                 model, info = load_model_for_session(self.session, self.model_path)
+                if self.dense_path is not None:
+                    self.session.dense_model, _ = load_model_for_session(self.session, self.dense_path)
             except SafeCompressError as exc:
                 pytest.exit(f"safecompress: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
             self.session.set_model(model, label=self.model_path.name, info=info)

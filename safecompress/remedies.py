@@ -80,6 +80,12 @@ class LabelSmoothing:
         log_p = F.log_softmax(logits.float(), dim=1)
         return (-log_p.mean(dim=1) - F.nll_loss(log_p, labels, reduction="none")).mean()
 
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        return None
+
 
 class NasrAttacker(nn.Module):
     """The black-box attacker h(f(x), y) of Nasr et al. (output branch, label branch, fusion)."""

@@ -9,11 +9,14 @@ from safecompress.attacks import loss_attack, make_attack_inputs, rmia_attack
 from safecompress.metrics import delong_difference
 
 
-def record_attack(record, name, results, limit):
+def record_attack(record, name, results, limit, policy=None):
+    """AUC as the graded check (lenient on its interval unless ``policy`` says otherwise); TPR at
+    1 % FPR, the attack's summary and a thinned ROC kept for the report."""
+    step = max(1, len(results.roc.fpr) // 200)
     record.metric(f"{name}_tpr_at_1pct_fpr", results.tpr_at(0.01).tpr.value)
-    record.note(f"{name}", results.summary())
-    record.note("roc", {"fpr": results.roc.fpr[:: max(1, len(results.roc.fpr) // 200)].tolist(), "tpr": results.roc.tpr[:: max(1, len(results.roc.tpr) // 200)].tolist()})
-    record.at_most(f"{name}_auc", results.auc.value, limit, interval=(results.auc.low, results.auc.high))
+    record.note(name, results.summary())
+    record.note("roc", {"fpr": results.roc.fpr[::step].tolist(), "tpr": results.roc.tpr[::step].tolist()})
+    record.at_most(f"{name}_auc", results.auc.value, limit, interval=(results.auc.low, results.auc.high), policy=policy)
 
 
 @safecompress.mark.cost("cheap")
@@ -29,9 +32,11 @@ def test_rmia_in_loop(loop_inputs, record, thresholds):
 
     This is the test that steers training, so it must track the gate's attack (RMIA) rather than a
     statistic a remedy can game: a confidence penalty *raises* the loss attack's AUC while it lowers
-    RMIA's.
+    RMIA's. It is judged on the point estimate: on an audit set this small a lenient interval check
+    would stay green, and never steer, until leakage is gross. Its limit is a target, so it is also
+    judged in the final gate.
     """
-    record_attack(record, "rmia1", rmia_attack(loop_inputs), thresholds["loop_rmia_auc_max"])
+    record_attack(record, "rmia1", rmia_attack(loop_inputs), thresholds["loop_rmia_auc_max"], policy="point")
 
 
 @safecompress.mark.cost("gate")
