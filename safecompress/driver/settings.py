@@ -1,7 +1,7 @@
 """Settings of one compression run: command line over ``[tool.safecompress.compress]`` over defaults."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -42,6 +42,12 @@ class CompressSettings:
             raise UsageError(f"--lambda must be ≥ 0, got {self.lambda_}")
         self.out = Path(self.out)
         self.strategies = tuple(self.strategies)
+        from safecompress.sparse import GROWTH_RULES
+
+        for text in self.strategies:
+            growth, _, seed = text.partition(":")
+            if growth not in GROWTH_RULES or (seed and not seed.isdigit()):
+                raise UsageError(f"unknown candidate strategy {text!r}: use GROWTH[:SEED] with GROWTH one of {', '.join(GROWTH_RULES)}")
 
     @classmethod
     def from_sources(cls, cli: Mapping[str, Any], ini: Mapping[str, Any]) -> "CompressSettings":
@@ -65,22 +71,3 @@ class CompressSettings:
         data["out"] = str(self.out)
         data["strategies"] = list(self.strategies)
         return data
-
-
-@dataclass
-class StrategyList:
-    """Parsed candidate strategies like ``random:0`` (growth, seed)."""
-
-    items: list[tuple[str, Optional[int]]] = field(default_factory=list)
-
-    @classmethod
-    def parse(cls, texts: tuple[str, ...]) -> "StrategyList":
-        from safecompress.sparse import GROWTH_RULES
-
-        items = []
-        for text in texts:
-            growth, _, seed = text.partition(":")
-            if growth not in GROWTH_RULES:
-                raise UsageError(f"unknown candidate strategy {text!r}; growth must be one of {', '.join(GROWTH_RULES)}")
-            items.append((growth, int(seed) if seed else None))
-        return cls(items)
