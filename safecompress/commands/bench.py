@@ -1,12 +1,16 @@
-"""``safecompress bench WHAT``: benchmarks that measure speed and memory (never asserted in tests).
+"""``safecompress bench WHAT``: benchmarks (never asserted in tests).
 
-``sparse``   dense vs masked training throughput, topology-update cost, artifact sizes;
-``attacks``  RMIA scoring cost (sorted vs pairwise) for 10,000 targets × 10,000 population samples.
+``sparse``    dense vs masked training throughput, topology-update cost, artifact sizes;
+``attacks``   RMIA scoring cost (sorted vs pairwise) for 10,000 targets × 10,000 population samples;
+``compress``  SafeCompress vs dense, one-shot pruning and plain DST on privacy and accuracy
+              (METHOD.md §8; see docs/benchmark.md).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +21,14 @@ from safecompress.fsutil import atomic_write_text, json_safe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=("sparse", "attacks"), help="which benchmark")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write the raw results as JSON")
+    parser.add_argument("what", choices=("sparse", "attacks", "compress"), help="which benchmark")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the raw results as JSON (compress: rewritten after every run)")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the README table as Markdown")
-    parser.add_argument("--quick", action="store_true", help="a shorter run (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="a shorter run (sparse, attacks: about a minute; compress: under 10 minutes on 2 CPU cores)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median is reported")
+    parser.add_argument("--seeds", metavar="N|LIST", help="compress: number of seeds (3 → 0,1,2) or a comma-separated list (default 3; --quick 1)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); recorded in the results")
 
 
 def render_attacks(results: dict[str, Any]) -> str:
@@ -34,12 +40,33 @@ def render_attacks(results: dict[str, Any]) -> str:
 def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
     from safecompress.inference import resolve_device
 
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     device = str(resolve_device(args.device))
     if args.what == "sparse":
         from safecompress.bench.sparse import render_markdown, run_sparse_benchmark
 
         results = run_sparse_benchmark(device=device, repeats=args.repeats, quick=args.quick)
         markdown = render_markdown(results)
+    elif args.what == "compress":
+        from safecompress.bench import compress as bench
+
+        plan = bench.make_plan(quick=args.quick, seeds=bench.parse_seeds(getattr(args, "seeds", None)))
+        command = "safecompress " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "safecompress bench compress" + (" --quick" if args.quick else "")
+
+        def checkpoint(partial: dict[str, Any]) -> None:
+            if args.json:
+                atomic_write_text(args.json, json.dumps(json_safe(partial), indent=2, default=str) + "\n")
+
+        def log(line: str) -> None:
+            console.print(line, highlight=False, markup=False)
+            console.file.flush()  # a long run shows its progress in a log file too
+
+        results = bench.run_compress_benchmark(plan, device=device, log=log, checkpoint=checkpoint)
+        results["command"] = command
+        markdown = bench.render_markdown(results, command)
     else:
         from safecompress.attacks.bench import run_attack_benchmark
 

@@ -1,0 +1,228 @@
+"""The compress benchmark's harness: plan, arm settings, selection ablation, statistics, claim, rendering.
+
+Fast tests use synthetic records; the one end-to-end run (tiny data, two epochs) is marked slow.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from safecompress.bench import compress as bench
+from safecompress.driver.settings import CompressSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# --- plan -----------------------------------------------------------------------------------------
+def test_quick_plan_is_one_seed_one_density_fashion_only() -> None:
+    plan = bench.make_plan(quick=True)
+    assert [t.name for t in plan.tasks] == ["fashion-mnist"]
+    task = plan.tasks[0]
+    assert task.seeds == (0,) and task.densities == (0.1,) and plan.refs >= 4
+    assert task.data_options["members"] == 1000 and set(bench.ARMS) <= set(task.arms)
+
+
+def test_full_plan_has_three_seeds_two_densities_and_text_or_a_note(tmp_path: Path) -> None:
+    plan = bench.make_plan(wordnet_root=tmp_path)  # no WordNet there
+    fashion = plan.tasks[0]
+    assert fashion.seeds == (0, 1, 2) and fashion.densities == (0.1, 0.05) and fashion.recipe["epochs"] == 60
+    assert [t.name for t in plan.tasks] == ["fashion-mnist"] and "text task skipped" in plan.skipped[0]
+    (tmp_path / "data.noun").write_text("")
+    plan = bench.make_plan(wordnet_root=tmp_path)
+    assert [t.name for t in plan.tasks] == ["fashion-mnist", "wordnet"] and not plan.skipped
+
+
+@pytest.mark.parametrize(("text", "expected"), [("3", (0, 1, 2)), ("4,7", (4, 7)), (None, None), ("1", (0,))])
+def test_parse_seeds(text: str, expected: tuple) -> None:
+    assert bench.parse_seeds(text) == expected
+    assert bench.make_plan(quick=True, seeds=bench.parse_seeds("2")).tasks[0].seeds == (0, 1)
+
+
+def test_parse_seeds_refuses_zero() -> None:
+    with pytest.raises(ValueError):
+        bench.parse_seeds("0")
+
+
+def test_next_density_down() -> None:
+    assert bench.next_density_down(0.1, (0.1, 0.05)) == 0.05
+    assert bench.next_density_down(0.1, (0.1,)) == 0.05
+    assert bench.next_density_down(0.05, (0.1, 0.05)) == 0.025
+
+
+# --- arms -----------------------------------------------------------------------------------------
+def test_arms_share_budget_schedule_and_start_and_differ_only_where_they_should(tmp_path: Path) -> None:
+    base = CompressSettings(candidates=4, probe_steps=2, updates=8, lambda_=1.0)
+    arms = {arm: bench.arm_settings(arm, 0.1, 3, base, tmp_path) for arm in bench.ARMS if arm != "dense"}
+    for settings in arms.values():
+        assert (settings.density, settings.seed, settings.epochs, settings.stop_fraction, settings.distribution, settings.init) == (0.1, 3, None, 0.1, "erk", "magnitude")
+        assert not settings.resume
+    assert arms["plain-dst"].candidates == 1 and arms["plain-dst"].probe_steps == 0 and not arms["plain-dst"].remedies and arms["plain-dst"].updates == 8
+    assert arms["one-shot"].updates == 0 and not arms["one-shot"].remedies
+    assert arms["accuracy-select"].lambda_ == 0.0 and not arms["accuracy-select"].remedies and arms["accuracy-select"].candidates == 4
+    assert arms["sc-select"].lambda_ == 1.0 and not arms["sc-select"].remedies and arms["sc-select"].probe_steps == 2
+    assert arms["sc-remedies"].remedies and arms["sc-remedies"].candidates == 4
+    assert bench.arm_settings(bench.NEXT_DOWN, 0.05, 3, base, tmp_path).density == 0.05
+    with pytest.raises(ValueError):
+        bench.arm_settings("nonsense", 0.1, 0, base, tmp_path)
+
+
+def test_accuracy_only_selection_ignores_failures_and_risk() -> None:
+    cands = [SimpleNamespace(name="a", accuracy=0.80, failures=0.0, score=0.9), SimpleNamespace(name="b", accuracy=0.85, failures=1.0, score=0.1),
+             SimpleNamespace(name="c", accuracy=0.85, failures=0.0, score=0.5)]
+    assert bench.AccuracyOnlySelection().safecompress_select_candidate(cands, None).name == "b"  # ties go to the first
+    assert bench.AccuracyOnlySelection().safecompress_select_candidate([], None) is None
+
+
+def test_accuracy_only_selection_wins_over_the_default_hook() -> None:
+    from safecompress.driver.selection import Candidate
+    from safecompress.plugins import get_plugin_manager
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    safe, accurate = Candidate("safe", None, []), Candidate("accurate", None, [])
+    safe.failures, safe.score, safe.accuracy = 0.0, 0.9, 0.80
+    accurate.failures, accurate.score, accurate.accuracy = 1.0, 0.1, 0.85
+    assert pm.hook.safecompress_select_candidate(candidates=[safe, accurate], config=None).name == "safe"
+    plugin = bench.AccuracyOnlySelection()
+    pm.register(plugin)
+    assert pm.hook.safecompress_select_candidate(candidates=[safe, accurate], config=None).name == "accurate"
+    pm.unregister(plugin)
+    assert pm.hook.safecompress_select_candidate(candidates=[safe, accurate], config=None).name == "safe"
+
+
+# --- statistics and the claim ---------------------------------------------------------------------
+def record(arm: str, seed: int, density: float, rmia: float, accuracy: float, loss: float = 0.55, share: float = 0.0) -> dict:
+    def attack(auc: float) -> dict:
+        return {"auc": {"value": auc, "low": auc - 0.03, "high": auc + 0.03}, "tpr_at_1pct_fpr": {"value": 0.02, "low": 0.01, "high": 0.04, "reliable": True}}
+
+    return {
+        "task": "fashion-mnist", "seed": seed, "density": density, "arm": arm,
+        "test_accuracy": {"value": accuracy, "low": accuracy - 0.01, "high": accuracy + 0.01},
+        "attacks": {"rmia": attack(rmia), "lira": attack(rmia - 0.01), "loss": attack(loss), "mentr": attack(loss + 0.02)},
+        "seconds": 10.0 + seed, "safety_test_share": share, "timers": None, "diagnostics": None,
+    }
+
+
+def records_for(sc_rmia: float, sc_accuracy: float = 0.80, sc_loss: float = 0.55) -> list[dict]:
+    out = []
+    for seed, jitter in enumerate((0.0, 0.004, -0.004)):
+        out += [
+            record("dense", seed, 1.0, 0.68 + jitter, 0.82),
+            record("plain-dst", seed, 0.1, 0.64 + jitter, 0.80),
+            record("accuracy-select", seed, 0.1, 0.635 + jitter, 0.805),
+            record("sc-select", seed, 0.1, sc_rmia + jitter, sc_accuracy, sc_loss, 0.3),
+            record("sc-remedies", seed, 0.1, sc_rmia + jitter, sc_accuracy, sc_loss, 0.3),
+            record("plain-dst", seed, 0.05, 0.62 + jitter, 0.78),
+        ]
+    return out
+
+
+def test_mean_se() -> None:
+    assert bench.mean_se([1.0, 2.0, 3.0]) == pytest.approx({"mean": 2.0, "se": 1.0 / 3 ** 0.5, "n": 3})
+    assert bench.mean_se([5.0]) == {"mean": 5.0, "se": None, "n": 1}
+    assert bench.mean_se([]) == {"mean": None, "se": None, "n": 0}
+
+
+def test_summary_rows_are_mean_and_se_over_seeds() -> None:
+    rows = bench.summarize(records_for(0.60))
+    plain = next(r for r in rows if r["arm"] == "plain-dst" and r["density"] == 0.1)
+    assert plain["seeds"] == [0, 1, 2] and plain["rmia_auc"]["mean"] == pytest.approx(0.64) and plain["rmia_auc"]["se"] > 0
+    assert plain["rmia_auc_ci"] == pytest.approx([0.61, 0.67]) and plain["seconds"]["mean"] == pytest.approx(11.0)
+    assert [r["arm"] for r in rows][:2] == ["dense", "plain-dst"]  # dense first, then by density descending
+
+
+def test_claim_holds_when_every_condition_does() -> None:
+    claim = bench.check_claim(records_for(0.60), "sc-remedies")
+    assert claim["holds"] is True, claim
+    assert claim["conditions"]["rmia_gain_vs_plain_dst"]["mean"] == pytest.approx(0.04)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "failing"),
+    [
+        ({"sc_rmia": 0.625}, "rmia_gain_vs_plain_dst"),
+        ({"sc_rmia": 0.60, "sc_accuracy": 0.785}, "accuracy_vs_plain_dst"),
+        ({"sc_rmia": 0.60, "sc_loss": 0.60}, "no_attack_worse_by_more_than_one_se"),
+    ],
+)
+def test_claim_fails_on_the_condition_that_fails(kwargs: dict, failing: str) -> None:
+    claim = bench.check_claim(records_for(**kwargs), "sc-select")
+    assert claim["holds"] is False and claim["conditions"][failing]["holds"] is False
+
+
+def test_claim_needs_to_beat_the_next_density_down() -> None:
+    records = [r for r in records_for(0.60) if not (r["arm"] == "plain-dst" and r["density"] == 0.05)]
+    records += [record(bench.NEXT_DOWN, s, 0.05, 0.59, 0.76) for s in range(3)]
+    claim = bench.check_claim(records, "sc-select")
+    assert claim["conditions"]["beats_plain_dst_next_density_down"]["holds"] is False
+
+
+def test_claim_is_undecided_with_one_seed() -> None:
+    records = [r for r in records_for(0.60) if r["seed"] == 0]
+    claim = bench.check_claim(records, "sc-select")
+    assert claim["holds"] is None and claim["conditions"]["rmia_gain_vs_plain_dst"]["holds"] is True
+
+
+def test_summarize_decisions() -> None:
+    def cand(name: str, acc: float, auc: float, red: bool = False) -> dict:
+        return {"name": name, "accuracy": acc, "metrics": {"rmia1_auc": auc}, "outcomes": {"safety_tests/test_membership.py::test_rmia_in_loop": "failed" if red else "passed"}}
+
+    decisions = [
+        {"winner": "b", "candidates": [cand("a", 0.9, 0.62), cand("b", 0.88, 0.58)], "remedy_weights": {}},
+        {"winner": "a", "candidates": [cand("a", 0.9, 0.61, red=True), cand("b", 0.8, 0.60)], "remedy_weights": {"confidence_penalty": 0.1}},
+    ]
+    summary = bench.summarize_decisions(decisions)
+    assert summary["updates"] == 2 and summary["winners"] == ["b", "a"]
+    assert summary["mean_candidate_rmia1_auc_spread"] == pytest.approx(0.025)
+    assert summary["share_winner_not_most_accurate"] == pytest.approx(0.5)
+    assert summary["mean_winner_minus_most_accurate_rmia1_auc"] == pytest.approx(-0.02)
+    assert summary["share_updates_in_loop_rmia_red"] == pytest.approx(0.5)
+
+
+def test_render_markdown_has_table_and_verdicts() -> None:
+    plan = bench.make_plan(quick=True)
+    results = bench._assemble(plan, records_for(0.60), {"compress": {}, "thresholds": {}}, "cpu", 123.0)
+    text = bench.render_markdown(results, "safecompress bench compress --quick")
+    assert "safecompress bench compress --quick" in text and "| plain DST (SET, no tests) | 0.1 | 80.00 ± 0.00 |" in text
+    assert "SafeCompress, selection + remedies" in text and "**holds**" in text
+    json.dumps(results)  # JSON-ready
+
+
+# --- end to end on tiny data ----------------------------------------------------------------------
+@pytest.mark.slow
+def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFECOMPRESS_CACHE_DIR", str(tmp_path / "cache"))
+    task = bench.TaskSpec(
+        name="fashion-mnist", data="fashion-mnist-embedded", data_options={"members": 64, "non_members": 64, "population": 128, "test": 64},
+        recipe={"epochs": 3, "batch_size": 32, "lr": 1e-3, "optimizer": "adam"}, model="small_cnn", model_options={"width": 4}, densities=(0.1,), seeds=(0,),
+    )
+    lines: list[str] = []
+    checkpoints: list[int] = []
+    results = bench.run_compress_benchmark(bench.BenchPlan((task,), refs=2), device="cpu", rootdir=ROOT, log=lines.append, checkpoint=lambda r: checkpoints.append(len(r["records"])))
+    arms = [(r["arm"], r["density"]) for r in results["records"]]
+    assert arms == [("dense", 1.0), *((a, 0.1) for a in bench.ARMS[1:]), (bench.NEXT_DOWN, 0.05)]
+    assert checkpoints == list(range(1, len(arms) + 1))
+    for r in results["records"]:
+        assert 0.0 <= r["attacks"]["rmia"]["auc"]["value"] <= 1.0 and 0.0 <= r["test_accuracy"]["value"] <= 1.0
+        if r["arm"] != "dense":
+            assert r["achieved_density"] == pytest.approx(r["density"], abs=0.01)
+    by_arm = {r["arm"]: r for r in results["records"]}
+    assert by_arm["plain-dst"]["safety_test_share"] < 0.05 and by_arm["sc-select"]["safety_test_share"] > 0.0
+    assert by_arm["sc-select"]["diagnostics"]["updates"] >= 1
+    # the shared-reference gate is run_attacks with the same references, row for row
+    from safecompress.attacks import run_attacks
+    from safecompress.data import fashion_mnist_embedded
+    from safecompress.models import small_cnn
+    from safecompress.training import TrainRecipe, fit
+
+    data = fashion_mnist_embedded(members=64, non_members=64, population=128, test=64, seed=0)
+    recipe = TrainRecipe(epochs=2, batch_size=32)
+    model = fit(small_cnn(10, width=4), data.members, recipe, seed=0, device="cpu")
+    refs = bench.gate_references(model, data, recipe, 0, "cpu", 2)
+    mine = bench.gate_metrics(model, data, refs, 0, "cpu")
+    theirs = run_attacks(["rmia", "lira", "loss", "mentr"], model, data, device="cpu", refs=2, recipe=recipe, seed=0)
+    for name, result in theirs.items():
+        assert mine["attacks"][name]["auc"]["value"] == pytest.approx(result.auc.value)
+    assert "SafeCompress, selection only" in bench.render_markdown(results)
