@@ -13,13 +13,10 @@ Scopes matter because ``safecompress compress`` runs the ``cheap`` tests on ever
 """
 import dataclasses
 
-import numpy as np
-
 import safecompress
 from safecompress.attacks import make_attack_inputs, run_attacks
-from safecompress.attacks.reference import ReferenceRecipe, outputs_on, train_reference_models
-from safecompress.data import DataSplits
-from safecompress.data.sampling import stratified_order
+from safecompress.attacks.audit import audit_rows, audit_splits, reference_outputs
+from safecompress.attacks.reference import ReferenceRecipe, train_reference_models
 
 
 @safecompress.fixture(scope="session")
@@ -32,29 +29,15 @@ def reference_recipe(model_factory, train_recipe):
 @safecompress.fixture(scope="session")
 def loop_rows(data, config, seed):
     """Which rows of each role form the in-loop audit set: ``loop-members`` members and as many
-    non-members, and ``loop-population`` population samples (RMIA's comparison set z).
-
-    Each is a stratified random draw, not the first rows: a split keeps its source order, and a
-    source stored class by class (WordNet's data.noun is) would give a first-rows slice of a few
-    classes only.
-    """
-    def draw(split, size):
-        order = stratified_order(split.labels.numpy(), np.random.default_rng(seed))
-        return np.sort(order[: min(len(split), size)])
-
-    n = int(config.getoption("loop_members", 250))
-    return {
-        "members": draw(data.members, n),
-        "non_members": draw(data.non_members, n),
-        "population": draw(data.population, int(config.getoption("loop_population", 300))),
-    }
+    non-members, and ``loop-population`` population samples (RMIA's comparison set z), each a
+    stratified random draw (see ``safecompress.attacks.audit``)."""
+    return audit_rows(data, int(config.getoption("loop_members", 250)), int(config.getoption("loop_population", 300)), seed)
 
 
 @safecompress.fixture(scope="session")
 def loop_data(data, loop_rows):
     """The in-loop audit set itself (every candidate model is queried on it)."""
-    return DataSplits(data.members.subset(loop_rows["members"]), data.non_members.subset(loop_rows["non_members"]),
-                      data.population.subset(loop_rows["population"]), data.test, data.num_classes, data.source, data.seed)
+    return audit_splits(data, loop_rows)
 
 
 @safecompress.fixture(scope="session")
@@ -65,10 +48,7 @@ def loop_reference(data, loop_data, loop_rows, reference_recipe, device, seed):
     reference, so it is the same cache entry: the in-loop test adds no training of its own.
     """
     refs = train_reference_models(reference_recipe, data.population, 1, seed=seed, device=device)
-    parts = [loop_data.members, loop_data.non_members, loop_data.population]
-    ref_in = np.zeros((1, sum(len(p) for p in parts)), dtype=bool)  # targets are OUT of every reference
-    ref_in[:, len(parts[0]) + len(parts[1]):] = refs.in_pool[:, loop_rows["population"]]
-    return outputs_on(refs.models, parts, device, 512), ref_in
+    return reference_outputs(refs, loop_data, loop_rows, device)
 
 
 @safecompress.fixture(scope="model")
