@@ -32,6 +32,7 @@ MARKERS = (
     "cost(level): safecompress test cost",
     "remedy(name): the training-time defense a safecompress test declares",
     "severity(weight): weight of a safecompress test's failure when candidates are ranked",
+    "performance: a safecompress task-performance test; while red, steering backs remedies off",
 )
 
 

@@ -87,6 +87,35 @@ class LabelSmoothing:
         return None
 
 
+class Flooding:
+    """Flooding (Ishida et al. 2020) as a steerable term: weight·2·relu(b − CE) on the batch's mean loss.
+
+    Membership leaks because training drives the members' loss towards zero. With the term at weight
+    w the batch loss below the flood level b is descended at rate 1 − 2w: w = 0.25 slows the descent,
+    w = 0.5 stops it, w = 1 is Ishida et al.'s flooding (ascend back to b). Batch-level on purpose: a
+    per-sample floor flattens confident outputs like a confidence penalty and *raises* RMIA and the
+    loss attack (measured in docs/benchmark.md).
+    """
+
+    name = "flooding"
+
+    def __init__(self, context: RemedyContext) -> None:
+        self.level = float(context.options.get("level", 0.1))
+        if self.level <= 0:
+            raise ValueError(f"flooding needs a positive level, got {self.level}")
+        self.base_weight = float(context.options.get("weight", 0.25))
+        self.max_weight = float(context.options.get("max_weight", 1.0))
+
+    def loss(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return 2.0 * torch.relu(self.level - F.cross_entropy(logits.float(), labels))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        return None
+
+
 class NasrAttacker(nn.Module):
     """The black-box attacker h(f(x), y) of Nasr et al. (output branch, label branch, fusion)."""
 
@@ -170,6 +199,7 @@ BUILTIN_REMEDIES: dict[str, Callable[[RemedyContext], Remedy]] = {
     "confidence_penalty": ConfidencePenalty,
     "label_smoothing": LabelSmoothing,
     "adversarial_regularization": AdversarialRegularization,
+    "flooding": Flooding,
 }
 
 

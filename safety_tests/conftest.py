@@ -38,14 +38,28 @@ def reference_cache():
     return {}
 
 
-@safecompress.fixture(scope="model")
-def loop_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache):
-    """Attack inputs of the model under test on the audit set, with the cached reference outputs."""
+def audit_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache):
+    """Attack inputs of ``model`` on the audit set, with the cached reference outputs."""
     inputs = make_attack_inputs(model, loop_data, device=device, seed=seed)
     if "ref_logits" not in reference_cache:
         references = train_reference_models(as_reference_recipe(train_recipe, model), data.population, 1, seed=seed, device=device)
         reference_cache["ref_logits"], reference_cache["ref_in"] = reference_outputs(references, loop_data, loop_rows, device)
     return dataclasses.replace(inputs, ref_logits=reference_cache["ref_logits"], ref_in=reference_cache["ref_in"])
+
+
+@safecompress.fixture(scope="model")
+def loop_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache):
+    """Attack inputs of the model under test on the audit set."""
+    return audit_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache)
+
+
+@safecompress.fixture(scope="session")
+def dense_loop_inputs(session, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache):
+    """The dense parent's attack inputs on the same audit set (None without a dense parent): the
+    in-loop tests measure the compressed model against its parent on the same rows and reference."""
+    if session.dense_model is None:
+        return None
+    return audit_inputs(session.dense_model.to(device).eval(), data, loop_data, loop_rows, device, seed, train_recipe, reference_cache)
 
 
 @safecompress.fixture(scope="model")

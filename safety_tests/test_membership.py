@@ -26,17 +26,27 @@ def test_loss_attack(loop_inputs, record, thresholds):
 
 
 @safecompress.mark.cost("cheap")
-@safecompress.mark.remedy("confidence_penalty")
-def test_rmia_in_loop(loop_inputs, record, thresholds):
+@safecompress.mark.remedy("adversarial_regularization")
+def test_rmia_in_loop(loop_inputs, dense_loop_inputs, record, thresholds):
     """Reference-calibrated and cheap: RMIA with one session-wide reference model.
 
-    This is the test that steers training, so it must track the gate's attack (RMIA) rather than a
-    statistic a remedy can game: a confidence penalty *raises* the loss attack's AUC while it lowers
-    RMIA's. It is judged on the point estimate: on an audit set this small a lenient interval check
-    would stay green, and never steer, until leakage is gross. Its limit is a target, so it is also
-    judged in the final gate.
+    The target is relative: at least ``loop_rmia_gain_min`` below the dense parent's in-loop RMIA on
+    the same rows and reference (the absolute ``loop_rmia_auc_max`` without a dense parent). This
+    test steers training, so it tracks the gate's attack, and its remedy is adversarial
+    regularisation (Nasr et al.), the one remedy measured to lower RMIA, LiRA and the loss attack
+    together here; a confidence penalty or label smoothing games offline LiRA and raises RMIA and
+    the loss attack (docs/benchmark.md). The target is set well below the parent because in-loop
+    RMIA climbs as training goes on: a remedy switched on only when the limit is crossed comes too
+    late to matter. Judged on the point estimate: on an audit set this small a lenient interval
+    check would stay green, and never steer, until leakage is gross. Its limit is a target, so it
+    is also judged in the final gate.
     """
-    record_attack(record, "rmia1", rmia_attack(loop_inputs), thresholds["loop_rmia_auc_max"], policy="point")
+    limit = thresholds["loop_rmia_auc_max"]
+    if dense_loop_inputs is not None:
+        dense = rmia_attack(dense_loop_inputs).auc.value
+        record.metric("dense_rmia1_auc", dense)
+        limit = dense - thresholds["loop_rmia_gain_min"]
+    record_attack(record, "rmia1", rmia_attack(loop_inputs), limit, policy="point")
 
 
 @safecompress.mark.cost("gate")

@@ -1,11 +1,18 @@
 """Steering (METHOD.md §3.5): a red test switches on the remedy it declares; its weight doubles while
-the test stays red and halves while it is green, until it falls below a quarter of its base weight."""
+the test stays red and halves while it is green, until it falls below a quarter of its base weight.
+
+Performance tests (``@safecompress.mark.performance``) guard the task: while one of them is red on
+the surviving candidate, no remedy is switched on or escalated, and remedies that are on are halved,
+because a defense that costs the accuracy budget is not a fix.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from safecompress.runner.reports import TestReport
+
+PERFORMANCE_MARK = "performance"
 
 
 @dataclass
@@ -28,16 +35,23 @@ class RemedyController:
 
         Returns what changed and why, for the decision log.
         """
+        reports = list(reports)
         red: dict[str, bool] = {}
         for report in reports:
             if report.remedy is not None and report.outcome not in ("skipped",):
                 red[report.remedy] = red.get(report.remedy, False) or report.red
+        guard = sorted(r.nodeid for r in reports if PERFORMANCE_MARK in r.markers and r.red)
         decisions: dict[str, dict[str, Any]] = {}
         for name, is_red in sorted(red.items()):
             base, cap = bases[name]
             state = self.states.setdefault(name, RemedyState(base=base, cap=cap))
             before = state.weight
-            if is_red:
+            if guard:
+                state.red_streak = state.red_streak + 1 if is_red else 0
+                halved = before / 2.0
+                state.weight = 0.0 if halved < base / 4.0 else halved
+                why = ("held off" if before == 0.0 else "backed off") + f": performance test red ({', '.join(guard)})"
+            elif is_red:
                 state.red_streak += 1
                 state.weight = base if before == 0.0 else min(2.0 * before, cap)
                 why = "switched on: test red" if before == 0.0 else ("doubled: still red" if state.weight > before else "at cap: still red")
@@ -47,7 +61,7 @@ class RemedyController:
                 state.weight = 0.0 if halved < base / 4.0 else halved
                 why = "off" if before == 0.0 else ("switched off: green" if state.weight == 0.0 else "halved: green")
             state.history.append(state.weight)
-            decisions[name] = {"red": is_red, "weight_before": before, "weight": state.weight, "why": why}
+            decisions[name] = {"red": is_red, "guard_red": bool(guard), "weight_before": before, "weight": state.weight, "why": why}
         return decisions
 
     def weights(self) -> dict[str, float]:

@@ -43,7 +43,7 @@ def get_marks(obj: Any) -> list[Mark]:
 
 
 class _MarkGenerator:
-    """``mark.cost("gate")``, ``mark.remedy("confidence_penalty")``, ``mark.severity(2.0)``..."""
+    """``mark.cost("gate")``, ``mark.remedy("flooding", level=0.1)``, ``mark.severity(2.0)``..."""
 
     def cost(self, level: str) -> MarkDecorator:
         """How expensive a test is: ``cheap`` runs inside training on every candidate, ``gate`` only at the gate."""
@@ -58,6 +58,12 @@ class _MarkGenerator:
     def severity(self, weight: float) -> MarkDecorator:
         """How much a failure of this test counts when candidates are ranked (default 1)."""
         return MarkDecorator(Mark("severity", (float(weight),)))
+
+    @property
+    def performance(self) -> MarkDecorator:
+        """A task-performance test (accuracy, perplexity...): while it is red on the surviving candidate,
+        steering backs remedies off instead of escalating them."""
+        return MarkDecorator(Mark("performance"))
 
     def parametrize(self, argnames: str | Sequence[str], argvalues: Sequence[Any], ids: Sequence[str] | None = None) -> MarkDecorator:
         """Run the test once per value (or tuple of values for several comma-separated names)."""
