@@ -10,6 +10,7 @@ from safecompress.metrics import clopper_pearson
 
 @safecompress.mark.cost("cheap")
 @safecompress.mark.severity(2.0)
+@safecompress.mark.performance  # while red, the driver backs remedies off
 def test_accuracy(loop_inputs, record, thresholds):
     """Top-1 accuracy on non-members of the audit set (never trained on), gated on its 95 % interval."""
     rows = (loop_inputs.membership == 0) & (loop_inputs.role != Role.POPULATION)
