@@ -235,6 +235,7 @@ class CompressionLoop:
             self.remedies[name].load_state_dict(remedy_state)
         self.engine.apply(winner.mask)
         remedy_decisions = self._steer(winner)
+        self._apply_lr_scale()
         decision = {
             "update": update,
             "step": self.state.step,
@@ -246,6 +247,7 @@ class CompressionLoop:
             "why": _explain(winner, candidates),
             "remedies": remedy_decisions,
             "remedy_weights": self.controller.weights(),
+            "lr_factor": self.state.lr_scale * self.remedy_lr_factor(),
             "density": self.engine.density(),
             "exploration": self.engine.exploration_rate(),
             "seconds": round(time.perf_counter() - started, 3),
@@ -331,9 +333,20 @@ class CompressionLoop:
         log.warning(message)
         self.on_event("rollback", {"message": message})
 
+    def remedy_lr_factor(self) -> float:
+        """The product of the active remedies' learning-rate factors (``lr_scale(weight)``, optional in
+        the Remedy protocol): a min-max remedy slows the classifier while it is on."""
+        factor = 1.0
+        for name, weight in self.controller.weights().items():
+            remedy = self.remedies.get(name)
+            if weight > 0 and remedy is not None and hasattr(remedy, "lr_scale"):
+                factor *= float(remedy.lr_scale(weight))
+        return factor
+
     def _apply_lr_scale(self) -> None:
+        scale = self.state.lr_scale * self.remedy_lr_factor()
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = base * self.state.lr_scale
+            group["lr"] = base * scale
 
     # --- decisions and checkpoints ---------------------------------------------------------------
     def _log_decision(self, decision: dict[str, Any]) -> None:

@@ -1,0 +1,84 @@
+"""A remedy may slow the learning rate while it is on (optional ``lr_scale``): the driver applies it
+after steering, logs it, checkpoints it and restores it on resume."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import numpy as np
+import torch
+
+from compress_project import make_compress_project
+
+from safecompress.cli import main
+from safecompress.remedies import AdversarialRegularization, RemedyContext
+from safecompress.data.splits import Split
+
+pytestmark = pytest.mark.slow
+
+SLOW_DOWN = '''
+
+class SlowDown:
+    """A remedy with no loss term that asks for a quarter of the learning rate per unit of weight."""
+
+    name = "slow_down"
+    base_weight = 1.0
+    max_weight = 2.0
+
+    def __init__(self, context):
+        pass
+
+    def loss(self, model, inputs, logits, labels):
+        return logits.sum() * 0.0
+
+    def lr_scale(self, weight):
+        return 0.25 ** weight
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def safecompress_register_remedies(register):
+    register("slow_down", SlowDown)
+'''
+
+ALWAYS_RED = '''
+import safecompress
+
+
+@safecompress.mark.cost("cheap")
+@safecompress.mark.remedy("slow_down")
+def test_red(record):
+    record.at_most("always", 1.0, 0.0)
+'''
+
+
+def test_remedy_learning_rate_factor_is_applied_logged_and_checkpointed(tmp_path: Path) -> None:
+    make_compress_project(tmp_path)
+    with (tmp_path / "conftest.py").open("a") as handle:
+        handle.write(SLOW_DOWN)
+    (tmp_path / "safety_tests" / "test_red.py").write_text(ALWAYS_RED)
+    previous = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        code = main(["compress", "parent.pt", "--arch", "safecompress.models:small_cnn", "--num-classes", "10", "--out", "out", "-q", "--updates", "3", "--epochs", "4"])
+    finally:
+        os.chdir(previous)
+    assert code == 1  # always red: the gate fails, the run itself completed
+    decisions = [json.loads(line) for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()]
+    # red from the first update: weight 1 → 2 (cap) → 2, learning rate × 0.25^weight
+    assert [d["remedy_weights"]["slow_down"] for d in decisions] == [1.0, 2.0, 2.0]
+    assert [d["lr_factor"] for d in decisions] == pytest.approx([0.25, 0.0625, 0.0625])
+    checkpoint = torch.load(tmp_path / "out" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * 0.0625)
+
+
+def test_adversarial_regularisation_slows_the_classifier_while_on() -> None:
+    reference = Split(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long), np.arange(4))
+    remedy = AdversarialRegularization(RemedyContext(num_classes=10, device=torch.device("cpu"), reference=reference))
+    assert remedy.lr_scale(0.1) == pytest.approx(1 / 1.4) and remedy.lr_scale(1.6) == pytest.approx(1 / 7.4)
