@@ -56,7 +56,13 @@ def safecompress_register_attacks(register: Callable[[str, Callable[..., Any]], 
 
 @hookspec
 def safecompress_register_remedies(register: Callable[[str, Any], None]) -> None:
-    """Provide training-time defenses a failing test can switch on: ``register(name, remedy_factory)``."""
+    """Provide training-time defenses a failing test can switch on: ``register(name, remedy_factory)``.
+
+    ``remedy_factory(context: RemedyContext)`` returns an object with ``name``, ``base_weight``,
+    ``max_weight``, ``loss(model, inputs, logits, labels)``, ``state_dict()``/``load_state_dict()``
+    and optionally ``lr_scale(weight) -> float`` (the learning rate is multiplied by it while the
+    remedy is on); see :mod:`safecompress.remedies`.
+    """
 
 
 @hookspec
