@@ -1,0 +1,77 @@
+"""The shipped `safety_tests/` judge a model against its dense parent when there is one (relative
+targets) and fall back to the absolute limits when there is none; the accuracy test is the
+performance guard and the in-loop RMIA test steers adversarial regularisation."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from safecompress.data import fashion_mnist_embedded
+from safecompress.models import small_cnn
+from safecompress.runner.marks import get_marks
+from safecompress.runner.record import Record
+from safecompress.training import TrainRecipe, fit
+
+ROOT = Path(__file__).resolve().parents[1]
+THRESHOLDS = {"accuracy_min": 0.30, "accuracy_drop_max": 0.01, "loop_rmia_auc_max": 0.58, "loop_rmia_gain_min": 0.10}
+
+
+def shipped(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"shipped_{name}", ROOT / "safety_tests" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Attack inputs on a real audit set for a barely trained and a well trained SmallCNN."""
+    conftest = shipped("conftest")
+    data = fashion_mnist_embedded(members=200, non_members=200, population=200, test=50, seed=0)
+    recipe = TrainRecipe(epochs=12, batch_size=32)
+    weak = fit(small_cnn(10, width=8), data.members, TrainRecipe(epochs=1, batch_size=32), seed=0, device="cpu").eval()
+    strong = fit(small_cnn(10, width=8), data.members, recipe, seed=0, device="cpu").eval()
+    from safecompress.attacks.audit import audit_rows, audit_splits
+
+    rows = audit_rows(data, 150, 100, 0)
+    loop_data = audit_splits(data, rows)
+    cache: dict = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SAFECOMPRESS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        return {name: conftest.audit_inputs(model, data, loop_data, rows, "cpu", 0, recipe, cache) for name, model in (("weak", weak), ("strong", strong))}
+
+
+def run(test, **kwargs) -> Record:
+    record = Record()
+    test(record=record, thresholds=dict(THRESHOLDS), **kwargs)
+    return record
+
+
+def test_accuracy_is_judged_against_the_dense_parent_or_the_floor(audit: dict) -> None:
+    test_accuracy = shipped("test_accuracy").test_accuracy
+    assert "performance" in {m.name for m in get_marks(test_accuracy)}
+    alone = run(test_accuracy, loop_inputs=audit["weak"], dense_loop_inputs=None)
+    assert alone.checks[0].limit == pytest.approx(THRESHOLDS["accuracy_min"]) and "dense_accuracy" not in alone.metrics
+    relative = run(test_accuracy, loop_inputs=audit["weak"], dense_loop_inputs=audit["strong"])
+    dense = relative.metrics["dense_accuracy"]
+    assert dense > relative.metrics["accuracy"] + 0.01  # one epoch vs twelve: clearly worse
+    assert relative.checks[0].limit == pytest.approx(max(THRESHOLDS["accuracy_min"], dense - 0.01))
+    assert not relative.checks[0].passed and relative.checks[0].policy == "point"
+    itself = run(test_accuracy, loop_inputs=audit["strong"], dense_loop_inputs=audit["strong"])
+    assert itself.checks[0].passed  # the parent is within one point of itself
+
+
+def test_in_loop_rmia_target_is_the_parent_minus_the_gain(audit: dict) -> None:
+    test_rmia_in_loop = shipped("test_membership").test_rmia_in_loop
+    remedy = next(m for m in get_marks(test_rmia_in_loop) if m.name == "remedy")
+    assert remedy.args == ("adversarial_regularization",)
+    alone = run(test_rmia_in_loop, loop_inputs=audit["strong"], dense_loop_inputs=None)
+    assert alone.checks[0].limit == pytest.approx(THRESHOLDS["loop_rmia_auc_max"])
+    itself = run(test_rmia_in_loop, loop_inputs=audit["strong"], dense_loop_inputs=audit["strong"])
+    dense = itself.metrics["dense_rmia1_auc"]
+    assert itself.metrics["rmia1_auc"] == pytest.approx(dense)
+    assert itself.checks[0].limit == pytest.approx(dense - THRESHOLDS["loop_rmia_gain_min"])
+    assert not itself.checks[0].passed  # a model is never 0.10 less leaky than itself
