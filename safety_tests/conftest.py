@@ -8,8 +8,8 @@ reused. The ``gate`` tests attack the final model with fresh, fully sized refere
 import dataclasses
 
 import safecompress
-from safecompress.attacks import make_attack_inputs
-from safecompress.attacks.audit import audit_rows, audit_splits, reference_outputs
+from safecompress.attacks import make_attack_inputs, rmia_attack
+from safecompress.attacks.audit import audit_accuracy, audit_rows, audit_splits, reference_outputs
 from safecompress.attacks.reference import as_reference_recipe, train_reference_models
 
 
@@ -53,13 +53,20 @@ def loop_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, r
     return audit_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache)
 
 
+def audit_baseline(inputs):
+    """What the in-loop tests compare against: accuracy and one-reference RMIA AUC on the audit set."""
+    return {"accuracy": audit_accuracy(inputs).value, "rmia1_auc": rmia_attack(inputs).auc.value}
+
+
 @safecompress.fixture(scope="session")
-def dense_loop_inputs(session, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache):
-    """The dense parent's attack inputs on the same audit set (None without a dense parent): the
-    in-loop tests measure the compressed model against its parent on the same rows and reference."""
+def dense_baseline(session, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache):
+    """The dense parent's in-loop accuracy and RMIA on the same audit rows and reference, measured
+    once per session (None without a dense parent): the in-loop tests judge the compressed model
+    against its parent."""
     if session.dense_model is None:
         return None
-    return audit_inputs(session.dense_model.to(device).eval(), data, loop_data, loop_rows, device, seed, train_recipe, reference_cache)
+    inputs = audit_inputs(session.dense_model.to(device).eval(), data, loop_data, loop_rows, device, seed, train_recipe, reference_cache)
+    return audit_baseline(inputs)
 
 
 @safecompress.fixture(scope="model")

@@ -27,7 +27,7 @@ def test_loss_attack(loop_inputs, record, thresholds):
 
 @safecompress.mark.cost("cheap")
 @safecompress.mark.remedy("adversarial_regularization")
-def test_rmia_in_loop(loop_inputs, dense_loop_inputs, record, thresholds):
+def test_rmia_in_loop(loop_inputs, dense_baseline, record, thresholds):
     """Reference-calibrated and cheap: RMIA with one session-wide reference model.
 
     The target is relative: at least ``loop_rmia_gain_min`` below the dense parent's in-loop RMIA on
@@ -42,10 +42,9 @@ def test_rmia_in_loop(loop_inputs, dense_loop_inputs, record, thresholds):
     is also judged in the final gate.
     """
     limit = thresholds["loop_rmia_auc_max"]
-    if dense_loop_inputs is not None:
-        dense = rmia_attack(dense_loop_inputs).auc.value
-        record.metric("dense_rmia1_auc", dense)
-        limit = dense - thresholds["loop_rmia_gain_min"]
+    if dense_baseline is not None:
+        record.metric("dense_rmia1_auc", dense_baseline["rmia1_auc"])
+        limit = dense_baseline["rmia1_auc"] - thresholds["loop_rmia_gain_min"]
     record_attack(record, "rmia1", rmia_attack(loop_inputs), limit, policy="point")
 
 

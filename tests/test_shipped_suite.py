@@ -9,6 +9,7 @@ from types import ModuleType
 
 import pytest
 
+from safecompress.attacks.audit import audit_rows, audit_splits
 from safecompress.data import fashion_mnist_embedded
 from safecompress.models import small_cnn
 from safecompress.runner.marks import get_marks
@@ -34,14 +35,13 @@ def audit(tmp_path_factory: pytest.TempPathFactory) -> dict:
     recipe = TrainRecipe(epochs=12, batch_size=32)
     weak = fit(small_cnn(10, width=8), data.members, TrainRecipe(epochs=1, batch_size=32), seed=0, device="cpu").eval()
     strong = fit(small_cnn(10, width=8), data.members, recipe, seed=0, device="cpu").eval()
-    from safecompress.attacks.audit import audit_rows, audit_splits
-
     rows = audit_rows(data, 150, 100, 0)
     loop_data = audit_splits(data, rows)
     cache: dict = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SAFECOMPRESS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        return {name: conftest.audit_inputs(model, data, loop_data, rows, "cpu", 0, recipe, cache) for name, model in (("weak", weak), ("strong", strong))}
+        inputs = {name: conftest.audit_inputs(model, data, loop_data, rows, "cpu", 0, recipe, cache) for name, model in (("weak", weak), ("strong", strong))}
+    return {**inputs, "strong_baseline": conftest.audit_baseline(inputs["strong"])}
 
 
 def run(test, **kwargs) -> Record:
@@ -53,14 +53,14 @@ def run(test, **kwargs) -> Record:
 def test_accuracy_is_judged_against_the_dense_parent_or_the_floor(audit: dict) -> None:
     test_accuracy = shipped("test_accuracy").test_accuracy
     assert "performance" in {m.name for m in get_marks(test_accuracy)}
-    alone = run(test_accuracy, loop_inputs=audit["weak"], dense_loop_inputs=None)
+    alone = run(test_accuracy, loop_inputs=audit["weak"], dense_baseline=None)
     assert alone.checks[0].limit == pytest.approx(THRESHOLDS["accuracy_min"]) and "dense_accuracy" not in alone.metrics
-    relative = run(test_accuracy, loop_inputs=audit["weak"], dense_loop_inputs=audit["strong"])
+    relative = run(test_accuracy, loop_inputs=audit["weak"], dense_baseline=audit["strong_baseline"])
     dense = relative.metrics["dense_accuracy"]
     assert dense > relative.metrics["accuracy"] + 0.01  # one epoch vs twelve: clearly worse
     assert relative.checks[0].limit == pytest.approx(max(THRESHOLDS["accuracy_min"], dense - 0.01))
     assert not relative.checks[0].passed and relative.checks[0].policy == "point"
-    itself = run(test_accuracy, loop_inputs=audit["strong"], dense_loop_inputs=audit["strong"])
+    itself = run(test_accuracy, loop_inputs=audit["strong"], dense_baseline=audit["strong_baseline"])
     assert itself.checks[0].passed  # the parent is within one point of itself
 
 
@@ -68,10 +68,35 @@ def test_in_loop_rmia_target_is_the_parent_minus_the_gain(audit: dict) -> None:
     test_rmia_in_loop = shipped("test_membership").test_rmia_in_loop
     remedy = next(m for m in get_marks(test_rmia_in_loop) if m.name == "remedy")
     assert remedy.args == ("adversarial_regularization",)
-    alone = run(test_rmia_in_loop, loop_inputs=audit["strong"], dense_loop_inputs=None)
+    alone = run(test_rmia_in_loop, loop_inputs=audit["strong"], dense_baseline=None)
     assert alone.checks[0].limit == pytest.approx(THRESHOLDS["loop_rmia_auc_max"])
-    itself = run(test_rmia_in_loop, loop_inputs=audit["strong"], dense_loop_inputs=audit["strong"])
+    itself = run(test_rmia_in_loop, loop_inputs=audit["strong"], dense_baseline=audit["strong_baseline"])
     dense = itself.metrics["dense_rmia1_auc"]
     assert itself.metrics["rmia1_auc"] == pytest.approx(dense)
     assert itself.checks[0].limit == pytest.approx(dense - THRESHOLDS["loop_rmia_gain_min"])
     assert not itself.checks[0].passed  # a model is never 0.10 less leaky than itself
+
+
+def test_every_fixture_the_shipped_tests_request_exists() -> None:
+    """Collect `safety_tests/` as the driver does: each requested fixture (and each fixture's own
+    requests) must be defined by the conftest or a built-in, or the test would end in `error`."""
+    from safecompress.bench.compress import make_plan, start_session
+    from safecompress.config import find_rootdir
+
+    root, ini = find_rootdir(ROOT)
+    session = start_session(make_plan(quick=True, text=False).tasks[0], 0, "cpu", root, ini, 2)
+    try:
+        for item in session.items:
+            available = set(session.fixtures.available(item.relpath))
+            pending, seen = list(item.argnames), set()
+            while pending:
+                name = pending.pop()
+                if name in seen:
+                    continue
+                seen.add(name)
+                assert name in available, f"{item.nodeid} requests {name!r}, which nothing defines"
+                fixturedef = session.fixtures.lookup(name, item.relpath)
+                pending.extend(getattr(fixturedef, "argnames", ()))
+        assert {item.name for item in session.items} >= {"test_accuracy", "test_rmia_in_loop", "test_rmia_gate", "test_no_more_leaky_than_dense"}
+    finally:
+        session.close()

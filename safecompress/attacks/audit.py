@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from safecompress.attacks.data_structures import Role
 from safecompress.attacks.reference import ReferenceModels, outputs_on
 from safecompress.data.sampling import stratified_order
 from safecompress.data.splits import DataSplits, Split
+from safecompress.metrics import clopper_pearson
 
 
 def draw_rows(split: Split, size: int, seed: int) -> np.ndarray:
@@ -45,3 +47,13 @@ def reference_outputs(references: ReferenceModels, audit: DataSplits, rows: dict
     ref_in = np.zeros((len(references.models), sum(len(p) for p in parts)), dtype=bool)  # targets are OUT
     ref_in[:, len(parts[0]) + len(parts[1]) :] = references.in_pool[:, rows["population"]]
     return outputs_on(references.models, parts, device, 512), ref_in
+
+
+def audit_accuracy(inputs: Any) -> Any:
+    """Top-1 accuracy on the audit set's non-members (never trained on), with its Clopper–Pearson interval.
+
+    ``inputs`` is the :class:`~safecompress.attacks.AttackInputs` of a model on an audit set.
+    """
+    rows = (inputs.membership == 0) & (inputs.role != Role.POPULATION)
+    correct = int((inputs.logits[rows].argmax(1) == inputs.labels[rows]).sum())
+    return clopper_pearson(correct, int(rows.sum()))

@@ -235,7 +235,7 @@ class CompressionLoop:
             self.remedies[name].load_state_dict(remedy_state)
         self.engine.apply(winner.mask)
         remedy_decisions = self._steer(winner)
-        self._apply_lr_scale()
+        lr_factor = self._apply_lr_scale()
         decision = {
             "update": update,
             "step": self.state.step,
@@ -247,7 +247,7 @@ class CompressionLoop:
             "why": _explain(winner, candidates),
             "remedies": remedy_decisions,
             "remedy_weights": self.controller.weights(),
-            "lr_factor": self.state.lr_scale * self.remedy_lr_factor(),
+            "lr_factor": lr_factor,
             "density": self.engine.density(),
             "exploration": self.engine.exploration_rate(),
             "seconds": round(time.perf_counter() - started, 3),
@@ -343,10 +343,12 @@ class CompressionLoop:
                 factor *= float(remedy.lr_scale(weight))
         return factor
 
-    def _apply_lr_scale(self) -> None:
+    def _apply_lr_scale(self) -> float:
+        """Set every group's learning rate to base × rollback scale × remedy factor; returns that factor."""
         scale = self.state.lr_scale * self.remedy_lr_factor()
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * scale
+        return scale
 
     # --- decisions and checkpoints ---------------------------------------------------------------
     def _log_decision(self, decision: dict[str, Any]) -> None:

@@ -24,6 +24,12 @@ class RemedyState:
     history: list[float] = field(default_factory=list)
 
 
+def decayed(weight: float, base: float) -> float:
+    """Half the weight, or off once that falls below a quarter of the base weight."""
+    halved = weight / 2.0
+    return 0.0 if halved < base / 4.0 else halved
+
+
 class RemedyController:
     """Turns the winner's test outcomes into remedy weights; plain data, so it checkpoints."""
 
@@ -48,8 +54,7 @@ class RemedyController:
             before = state.weight
             if guard:
                 state.red_streak = state.red_streak + 1 if is_red else 0
-                halved = before / 2.0
-                state.weight = 0.0 if halved < base / 4.0 else halved
+                state.weight = decayed(before, base)
                 why = ("held off" if before == 0.0 else "backed off") + f": performance test red ({', '.join(guard)})"
             elif is_red:
                 state.red_streak += 1
@@ -57,8 +62,7 @@ class RemedyController:
                 why = "switched on: test red" if before == 0.0 else ("doubled: still red" if state.weight > before else "at cap: still red")
             else:
                 state.red_streak = 0
-                halved = before / 2.0
-                state.weight = 0.0 if halved < base / 4.0 else halved
+                state.weight = decayed(before, base)
                 why = "off" if before == 0.0 else ("switched off: green" if state.weight == 0.0 else "halved: green")
             state.history.append(state.weight)
             decisions[name] = {"red": is_red, "guard_red": bool(guard), "weight_before": before, "weight": state.weight, "why": why}

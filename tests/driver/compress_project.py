@@ -64,3 +64,31 @@ def make_compress_project(root: Path, entropy_min: float = 0.9) -> Path:
     return save_model(parent, root / "parent.pt")
 
 
+ALWAYS_RED = '''
+import safecompress
+
+
+@safecompress.mark.cost("cheap")
+@safecompress.mark.remedy("{remedy}")
+def test_red(record):
+    record.at_most("always", 1.0, 0.0)
+'''
+
+
+def compress_with_plugin_remedy(root: Path, plugin_source: str, remedy: str) -> int:
+    """The tiny project plus a conftest-registered remedy (``plugin_source``) that an always-red test
+    declares; a short compress run (3 updates, 4 epochs) into ``root/out``. Returns the exit code."""
+    import os
+
+    from safecompress.cli import main
+
+    make_compress_project(root)
+    with (root / "conftest.py").open("a") as handle:
+        handle.write(plugin_source)
+    (root / "safety_tests" / "test_red.py").write_text(ALWAYS_RED.format(remedy=remedy))
+    previous = Path.cwd()
+    os.chdir(root)
+    try:
+        return main(["compress", "parent.pt", "--arch", "safecompress.models:small_cnn", "--num-classes", "10", "--out", "out", "-q", "--updates", "3", "--epochs", "4"])
+    finally:
+        os.chdir(previous)

@@ -1,20 +1,18 @@
 """A remedy may slow the learning rate while it is on (optional ``lr_scale``): the driver applies it
-after steering, logs it, checkpoints it and restores it on resume."""
+after steering, logs it and checkpoints it."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import pytest
 import numpy as np
+import pytest
 import torch
 
-from compress_project import make_compress_project
+from compress_project import compress_with_plugin_remedy
 
-from safecompress.cli import main
-from safecompress.remedies import AdversarialRegularization, RemedyContext
 from safecompress.data.splits import Split
+from safecompress.remedies import AdversarialRegularization, RemedyContext
 
 pytestmark = pytest.mark.slow
 
@@ -47,28 +45,9 @@ def safecompress_register_remedies(register):
     register("slow_down", SlowDown)
 '''
 
-ALWAYS_RED = '''
-import safecompress
-
-
-@safecompress.mark.cost("cheap")
-@safecompress.mark.remedy("slow_down")
-def test_red(record):
-    record.at_most("always", 1.0, 0.0)
-'''
-
 
 def test_remedy_learning_rate_factor_is_applied_logged_and_checkpointed(tmp_path: Path) -> None:
-    make_compress_project(tmp_path)
-    with (tmp_path / "conftest.py").open("a") as handle:
-        handle.write(SLOW_DOWN)
-    (tmp_path / "safety_tests" / "test_red.py").write_text(ALWAYS_RED)
-    previous = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        code = main(["compress", "parent.pt", "--arch", "safecompress.models:small_cnn", "--num-classes", "10", "--out", "out", "-q", "--updates", "3", "--epochs", "4"])
-    finally:
-        os.chdir(previous)
+    code = compress_with_plugin_remedy(tmp_path, SLOW_DOWN, "slow_down")
     assert code == 1  # always red: the gate fails, the run itself completed
     decisions = [json.loads(line) for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()]
     # red from the first update: weight 1 → 2 (cap) → 2, learning rate × 0.25^weight

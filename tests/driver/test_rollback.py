@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from compress_project import make_compress_project
-
-from safecompress.cli import main
+from compress_project import compress_with_plugin_remedy
 
 pytestmark = pytest.mark.slow
 
@@ -45,29 +42,9 @@ def safecompress_register_remedies(register):
     register("nan_once", NanOnce)
 '''
 
-ALWAYS_RED = '''
-import safecompress
-
-
-@safecompress.mark.cost("cheap")
-@safecompress.mark.remedy("nan_once")
-def test_red(record):
-    record.at_most("always", 1.0, 0.0)
-'''
-
 
 def test_nan_loss_rolls_back_and_halves_the_learning_rate(tmp_path: Path) -> None:
-
-    make_compress_project(tmp_path)
-    with (tmp_path / "conftest.py").open("a") as handle:
-        handle.write(NAN_ONCE)
-    (tmp_path / "safety_tests" / "test_red.py").write_text(ALWAYS_RED)
-    previous = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        code = main(["compress", "parent.pt", "--arch", "safecompress.models:small_cnn", "--num-classes", "10", "--out", "out", "-q", "--updates", "3", "--epochs", "4"])
-    finally:
-        os.chdir(previous)
+    code = compress_with_plugin_remedy(tmp_path, NAN_ONCE, "nan_once")
     assert code == 1  # test_red stays red: the gate fails, the run itself completed
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     rollbacks = [e for e in report["events"] if "rolled back" in e]

@@ -4,8 +4,7 @@ It is ``cheap``, so it runs on every candidate during compression, and its ``sev
 failure count double when candidates are ranked: the driver never buys privacy with a useless model.
 """
 import safecompress
-from safecompress.attacks import Role
-from safecompress.metrics import clopper_pearson
+from safecompress.attacks.audit import audit_accuracy
 
 
 @safecompress.mark.cost("cheap")
@@ -13,8 +12,6 @@ from safecompress.metrics import clopper_pearson
 @safecompress.mark.performance  # while red, the driver backs remedies off
 def test_accuracy(loop_inputs, record, thresholds):
     """Top-1 accuracy on non-members of the audit set (never trained on), gated on its 95 % interval."""
-    rows = (loop_inputs.membership == 0) & (loop_inputs.role != Role.POPULATION)
-    correct = int((loop_inputs.logits[rows].argmax(1) == loop_inputs.labels[rows]).sum())
-    accuracy = clopper_pearson(correct, int(rows.sum()))
+    accuracy = audit_accuracy(loop_inputs)  # non-member rows of the audit set, Clopper–Pearson interval
     # lenient (the default with an interval): fail only when the whole interval is below the limit
     record.at_least("accuracy", accuracy.value, thresholds["accuracy_min"], interval=(accuracy.low, accuracy.high))
