@@ -9,7 +9,7 @@ import dataclasses
 
 import safecompress
 from safecompress.attacks import make_attack_inputs, rmia_attack
-from safecompress.attacks.audit import audit_accuracy, audit_rows, audit_splits, reference_outputs
+from safecompress.attacks.audit import audit_rows, audit_splits, holdout_accuracy, reference_outputs
 from safecompress.attacks.reference import as_reference_recipe, train_reference_models
 
 
@@ -17,6 +17,8 @@ from safecompress.attacks.reference import as_reference_recipe, train_reference_
 def loop_rows(data, config, seed):
     """Rows of the in-loop audit set (``loop-members``, ``loop-population``): a stratified draw.
 
+    Its non-members are population rows, never the gate's non-members: in-loop tests select
+    candidates and checkpoints, and selecting on the gate's evaluation data would flatter the gate.
     Sizes trade the resolution of in-loop tests against the time they add to training.
     """
     return audit_rows(data, int(config.getoption("loop_members", 500)), int(config.getoption("loop_population", 300)), seed)
@@ -53,20 +55,28 @@ def loop_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, r
     return audit_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache)
 
 
-def audit_baseline(inputs):
-    """What the in-loop tests compare against: accuracy and one-reference RMIA AUC on the audit set."""
-    return {"accuracy": audit_accuracy(inputs).value, "rmia1_auc": rmia_attack(inputs).auc.value}
+@safecompress.fixture(scope="model")
+def population_accuracy(model, data, device):
+    """Accuracy on the whole population split (never trained on, never the gate's data), with its
+    interval: what the performance guard watches."""
+    return holdout_accuracy(model, data.population, device)
+
+
+def audit_baseline(model, inputs, data, device):
+    """What the in-loop tests compare against: population accuracy and one-reference RMIA AUC on the audit set."""
+    return {"accuracy": holdout_accuracy(model, data.population, device).value, "rmia1_auc": rmia_attack(inputs).auc.value}
 
 
 @safecompress.fixture(scope="session")
 def dense_baseline(session, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache):
-    """The dense parent's in-loop accuracy and RMIA on the same audit rows and reference, measured
-    once per session (None without a dense parent): the in-loop tests judge the compressed model
-    against its parent."""
+    """The dense parent's population accuracy and in-loop RMIA on the same rows and reference,
+    measured once per session (None without a dense parent): the in-loop tests judge the compressed
+    model against its parent."""
     if session.dense_model is None:
         return None
-    inputs = audit_inputs(session.dense_model.to(device).eval(), data, loop_data, loop_rows, device, seed, train_recipe, reference_cache)
-    return audit_baseline(inputs)
+    dense = session.dense_model.to(device).eval()
+    inputs = audit_inputs(dense, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache)
+    return audit_baseline(dense, inputs, data, device)
 
 
 @safecompress.fixture(scope="model")

@@ -1,17 +1,16 @@
 """Task performance is a safety test too: a compressed model must stay useful (METHOD.md §3.3)."""
 import safecompress
-from safecompress.attacks.audit import audit_accuracy
 
 
 @safecompress.mark.cost("cheap")
 @safecompress.mark.severity(2.0)
 @safecompress.mark.performance
-def test_accuracy(loop_inputs, dense_baseline, record, thresholds):
-    """Accuracy on the audit non-members stays within ``accuracy_drop_max`` of the dense parent's on
+def test_accuracy(population_accuracy, dense_baseline, record, thresholds):
+    """Accuracy on the population split stays within ``accuracy_drop_max`` of the dense parent's on
     the same rows (and above the absolute floor ``accuracy_min``). A performance test: while it is
-    red, remedies back off. Judged on the point estimate: it steers, and a lenient interval on 500
-    rows could not see a one-point drop."""
-    interval = audit_accuracy(loop_inputs)
+    red, remedies back off. Judged on the point estimate: it steers, and a lenient interval could not
+    see a one-point drop."""
+    interval = population_accuracy
     limit = thresholds["accuracy_min"]
     if dense_baseline is not None:
         record.metric("dense_accuracy", dense_baseline["accuracy"])

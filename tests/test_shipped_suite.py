@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from safecompress.attacks.audit import audit_rows, audit_splits
+from safecompress.attacks.audit import audit_rows, audit_splits, holdout_accuracy
 from safecompress.data import fashion_mnist_embedded
 from safecompress.models import small_cnn
 from safecompress.runner.marks import get_marks
@@ -41,7 +41,8 @@ def audit(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SAFECOMPRESS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         inputs = {name: conftest.audit_inputs(model, data, loop_data, rows, "cpu", 0, recipe, cache) for name, model in (("weak", weak), ("strong", strong))}
-    return {**inputs, "strong_baseline": conftest.audit_baseline(inputs["strong"])}
+    accuracy = {f"{name}_accuracy": holdout_accuracy(model, data.population, "cpu") for name, model in (("weak", weak), ("strong", strong))}
+    return {**inputs, **accuracy, "strong_baseline": conftest.audit_baseline(strong, inputs["strong"], data, "cpu")}
 
 
 def run(test, **kwargs) -> Record:
@@ -53,14 +54,15 @@ def run(test, **kwargs) -> Record:
 def test_accuracy_is_judged_against_the_dense_parent_or_the_floor(audit: dict) -> None:
     test_accuracy = shipped("test_accuracy").test_accuracy
     assert "performance" in {m.name for m in get_marks(test_accuracy)}
-    alone = run(test_accuracy, loop_inputs=audit["weak"], dense_baseline=None)
+    alone = run(test_accuracy, population_accuracy=audit["weak_accuracy"], dense_baseline=None)
     assert alone.checks[0].limit == pytest.approx(THRESHOLDS["accuracy_min"]) and "dense_accuracy" not in alone.metrics
-    relative = run(test_accuracy, loop_inputs=audit["weak"], dense_baseline=audit["strong_baseline"])
+    relative = run(test_accuracy, population_accuracy=audit["weak_accuracy"], dense_baseline=audit["strong_baseline"])
     dense = relative.metrics["dense_accuracy"]
     assert dense > relative.metrics["accuracy"] + 0.01  # one epoch vs twelve: clearly worse
     assert relative.checks[0].limit == pytest.approx(max(THRESHOLDS["accuracy_min"], dense - 0.01))
     assert not relative.checks[0].passed and relative.checks[0].policy == "point"
-    itself = run(test_accuracy, loop_inputs=audit["strong"], dense_baseline=audit["strong_baseline"])
+    assert dense == pytest.approx(audit["strong_accuracy"].value)  # the parent on the same (population) rows
+    itself = run(test_accuracy, population_accuracy=audit["strong_accuracy"], dense_baseline=audit["strong_baseline"])
     assert itself.checks[0].passed  # the parent is within one point of itself
 
 
@@ -75,6 +77,23 @@ def test_in_loop_rmia_target_is_the_parent_minus_the_gain(audit: dict) -> None:
     assert itself.metrics["rmia1_auc"] == pytest.approx(dense)
     assert itself.checks[0].limit == pytest.approx(dense - THRESHOLDS["loop_rmia_gain_min"])
     assert not itself.checks[0].passed  # a model is never 0.10 less leaky than itself
+
+
+def test_the_audit_set_never_uses_the_gates_non_members() -> None:
+    """In-loop tests select candidates and checkpoints, so their non-members (and z samples) are
+    disjoint population rows the in-loop reference never trained on; the gate keeps every non-member."""
+    from safecompress.attacks.reference import reference_membership
+
+    data = fashion_mnist_embedded(members=400, non_members=400, population=600, test=50, seed=0)
+    rows = audit_rows(data, 250, 100, 3)
+    assert len(rows["members"]) == len(rows["non_members"]) == 200 and len(rows["population"]) == 100  # 300 rows outside reference 0
+    assert not set(rows["non_members"]) & set(rows["population"])
+    inside = reference_membership(len(data.population), 1, 3)[0]
+    assert not inside[rows["non_members"]].any() and not inside[rows["population"]].any()
+    audit = audit_splits(data, rows)
+    assert audit.non_members.fingerprint() == data.population.subset(rows["non_members"]).fingerprint()
+    assert set(audit.non_members.labels.tolist()) == set(range(10))  # stratified
+    assert len(audit_rows(data, 50, 100, 3)["non_members"]) == 50
 
 
 def test_every_fixture_the_shipped_tests_request_exists() -> None:

@@ -182,9 +182,9 @@ class AccuracyOnlySelection:
 def arm_settings(arm: str, density: float, seed: int, base: Any, out: Path) -> Any:
     """CompressSettings of one arm: the project's compress settings with what the arm changes."""
     if arm in ("plain-dst", NEXT_DOWN):
-        return replace(base, density=density, seed=seed, out=out, candidates=1, probe_steps=0, remedies=False, strategies=("random:0",), vary_prune=False, resume=False)
+        return replace(base, density=density, seed=seed, out=out, candidates=1, probe_steps=0, final_checks=0, remedies=False, strategies=("random:0",), vary_prune=False, resume=False)
     if arm == "one-shot":
-        return replace(base, density=density, seed=seed, out=out, updates=0, candidates=1, probe_steps=0, remedies=False, strategies=("random:0",), resume=False)
+        return replace(base, density=density, seed=seed, out=out, updates=0, candidates=1, probe_steps=0, final_checks=0, remedies=False, strategies=("random:0",), resume=False)
     if arm == "accuracy-select":
         return replace(base, density=density, seed=seed, out=out, lambda_=0.0, remedies=False, resume=False)
     if arm == "sc-select":
@@ -374,6 +374,11 @@ def run_seed(task: TaskSpec, seed: int, *, device: str, rootdir: Path, project_i
                 record["achieved_density"] = round(float(result.engine.density()), 6)
                 record["settings"] = {k: v for k, v in settings.to_dict().items() if k not in ("out", "device", "resume")}
                 record["remedy_weights"] = result.remedy_weights
+                record["shipped_step"] = result.shipped_step
+                record["final_checks"] = [
+                    {"step": c["step"], "accuracy": c["candidates"][0]["accuracy"], "rmia1_auc": c["candidates"][0]["metrics"].get("rmia1_auc"), "remedy_weights": c["remedy_weights"]}
+                    for c in result.final_checks
+                ]
                 on_record(record)
                 log(
                     f"{task.name} seed {seed}: d={density:g} {arm:<19} acc {gate['test_accuracy']['value']:.4f}  RMIA {gate['attacks']['rmia']['auc']['value']:.4f}  "

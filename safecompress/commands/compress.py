@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--probe-steps", dest="probe_steps", type=int, help="fine-tune steps per candidate before testing (default 8)")
     group.add_argument("--lambda", dest="lambda_", type=float, help="weight of safety risk against accuracy in selection (default 1)")
     group.add_argument("--updates", type=int, help="number of topology updates (default 20)")
+    group.add_argument("--final-checks", dest="final_checks", type=int, help="checkpoints tested over the final phase; the best ships (default 6, 0: the last step ships)")
     group.add_argument("--no-remedies", dest="remedies", action="store_false", default=None, help="never switch on remedies (selection only)")
     group.add_argument("--out", type=Path, help="output folder (default safecompress-out)")
     group.add_argument("--resume", action="store_true", default=None, help="continue from --out/checkpoint.pt")
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace, config: Any) -> Any:
     from safecompress.driver.settings import CompressSettings
 
-    cli = {name: getattr(args, name, None) for name in ("density", "epochs", "candidates", "probe_steps", "lambda_", "updates", "remedies", "out", "resume", "seed", "device")}
+    cli = {name: getattr(args, name, None) for name in ("density", "epochs", "candidates", "probe_steps", "lambda_", "updates", "final_checks", "remedies", "out", "resume", "seed", "device")}
     return CompressSettings.from_sources(cli, dict(config.ini.get("compress", {})))
 
 
@@ -120,6 +121,8 @@ def compress(session: Any, model_path: Path, settings: Any, console: Console, qu
         "layers": [layer.as_dict() for layer in result.engine.layer_table()],
         "baseline": {"seconds": round(setup_seconds, 3), "tests": [r.to_dict() for r in baseline]},
         "updates": result.decisions,
+        "final_checks": result.final_checks,
+        "shipped_step": result.shipped_step,
         "remedy_weights": result.remedy_weights,
         "timings": timers,
         "events": result.events,

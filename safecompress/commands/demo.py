@@ -37,7 +37,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
 
     args.paths = None
     args.arch, args.num_classes, args.trust_pickle = DEMO_ARCH, None, False
-    for name in ("candidates", "probe_steps", "lambda_", "updates", "remedies", "resume", "keyword", "markexpr", "threshold"):
+    for name in ("candidates", "probe_steps", "lambda_", "updates", "final_checks", "remedies", "resume", "keyword", "markexpr", "threshold"):
         setattr(args, name, None)
     config = make_config(args, pm, "demo")
     if not (config.rootdir / "safety_tests").is_dir():

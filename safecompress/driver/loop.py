@@ -4,14 +4,19 @@ At every scheduled update (METHOD.md §3): propose N candidate masks from the cu
 (refactor), fine-tune each for a few probe steps from a snapshot and run the cheap safety tests on it
 (test), let the ``safecompress_select_candidate`` hook pick the survivor (select), let the survivor's
 red tests switch on their remedies (steer), restore the snapshot, apply the survivor and train on
-(retrain). Every update is logged to ``decisions.jsonl`` and checkpointed, so ``--resume`` after a
-kill finishes bit-identically on the CPU.
+(retrain). After the last update the topology is final, and the cheap tests keep running at
+``final_checks`` evenly spaced steps; the ``safecompress_select_candidate`` hook keeps the better of
+each checkpoint and the best so far, and that checkpoint ships: the model a user gets is one the tests
+have judged, not whatever the last steps of a min-max defense left behind. Every update and final
+check is logged to ``decisions.jsonl`` (``kind``) and checkpointed, so ``--resume`` after a kill
+finishes bit-identically on the CPU.
 """
 from __future__ import annotations
 
 import copy
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +34,7 @@ from safecompress.errors import SafeCompressError, UsageError
 from safecompress.fsutil import atomic_path, atomic_write_text, json_safe
 from safecompress.inference import model_logits
 from safecompress.remedies import RemedyContext
+from safecompress.runner.reports import TestReport
 from safecompress.runner.session import SafetySession
 from safecompress.sparse import GrowthSpec, PruneSchedule, SparseEngine
 from safecompress.training import TrainRecipe
@@ -83,6 +89,8 @@ class LoopResult:
     timers: Timers
     remedy_weights: dict[str, float]
     events: list[str] = field(default_factory=list)
+    final_checks: list[dict[str, Any]] = field(default_factory=list)
+    shipped_step: Optional[int] = None  # the final check that ships; None: the last step's weights
 
 
 def candidate_specs(settings: CompressSettings, prune_fraction: float, update: int) -> list[GrowthSpec]:
@@ -154,6 +162,11 @@ class CompressionLoop:
         self.state = TrainState()
         self.timers = Timers()
         self.decisions: list[dict[str, Any]] = []
+        self.final_checks: list[dict[str, Any]] = []
+        self.final_check_steps = final_check_steps(self.schedule, settings.final_checks)
+        self.best: Optional[Candidate] = None  # the best final check so far (its weights in ``best_weights``)
+        self.best_step: Optional[int] = None
+        self.best_weights: Optional[dict[str, torch.Tensor]] = None
         self.events: list[str] = []
         self._memory_checkpoint: Optional[dict[str, Any]] = None
 
@@ -237,6 +250,7 @@ class CompressionLoop:
         remedy_decisions = self._steer(winner)
         lr_factor = self._apply_lr_scale()
         decision = {
+            "kind": "update",
             "update": update,
             "step": self.state.step,
             "epoch": self.state.epoch,
@@ -254,6 +268,39 @@ class CompressionLoop:
         }
         self._log_decision(decision)
         self.on_event("update", decision)
+        self._save_checkpoint()
+
+    def _final_check(self) -> None:
+        """Test the model on its final topology, steer as at an update (the performance guard can back a
+        remedy off here too), and keep this checkpoint if the selection hook prefers it to the best so far."""
+        started = time.perf_counter()
+        reports = self._evaluate(f"final phase: step {self.state.step}")
+        self.timers.tests += time.perf_counter() - started
+        check = Candidate(f"step {self.state.step}", None, reports, seconds=time.perf_counter() - started)
+        score_candidate(check, self.settings.lambda_)
+        contenders = [check] if self.best is None else [check, self.best]  # ties: the later checkpoint
+        kept = self.session.pm.hook.safecompress_select_candidate(candidates=contenders, config=self.session.config)
+        if kept is None:
+            raise SafeCompressError("no final checkpoint was selected (a safecompress_select_candidate hook returned None)")
+        if kept is check:
+            self.best, self.best_step = check, self.state.step
+            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        remedy_decisions = self._steer(check)
+        lr_factor = self._apply_lr_scale()
+        decision = {
+            "kind": "final-check",
+            "step": self.state.step,
+            "epoch": self.state.epoch,
+            "candidates": [check.to_dict()],
+            "kept": self.best.name,  # type: ignore[union-attr]
+            "why": _explain_check(kept is check, len(contenders)),
+            "remedies": remedy_decisions,
+            "remedy_weights": self.controller.weights(),
+            "lr_factor": lr_factor,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        self._log_decision(decision)
+        self.on_event("final-check", decision)
         self._save_checkpoint()
 
     def _steer(self, winner: Candidate) -> dict[str, Any]:
@@ -311,12 +358,19 @@ class CompressionLoop:
                     self.on_event("step", {"step": self.state.step, "total": self.total_steps, "epoch": self.state.epoch, "loss": loss})
                 if self.engine.is_update_step():
                     self._update_topology()
+                if self.state.step in self.final_check_steps:
+                    self._final_check()
             self.state.epoch += 1
             self.state.position = 0
             self.state.order = None
             self.on_event("epoch", {"epoch": self.state.epoch, "epochs": self.epochs})
+        if self.best_weights is not None and self.best_step != self.state.step:
+            self.model.load_state_dict(self.best_weights)
+            message = f"shipped the final-phase checkpoint of step {self.best_step} (of {self.state.step}): the selection rule preferred it to later ones"
+            self.events.append(message)
+            log.info(message)
         self.model.eval()
-        return LoopResult(self.model, self.engine, self.decisions, self.timers, self.controller.weights(), self.events)
+        return LoopResult(self.model, self.engine, self.decisions, self.timers, self.controller.weights(), self.events, self.final_checks, self.best_step)
 
     def _roll_back(self) -> None:
         """NaN/inf loss: back to the last checkpoint with half the learning rate, and say so."""
@@ -352,8 +406,8 @@ class CompressionLoop:
 
     # --- decisions and checkpoints ---------------------------------------------------------------
     def _log_decision(self, decision: dict[str, Any]) -> None:
-        self.decisions.append(decision)
-        self.state.decisions = len(self.decisions)
+        (self.final_checks if decision["kind"] == "final-check" else self.decisions).append(decision)
+        self.state.decisions = len(self.decisions) + len(self.final_checks)
         with self.decisions_path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(json_safe(decision)) + "\n")
 
@@ -381,6 +435,12 @@ class CompressionLoop:
             "remedy_options": json.dumps(self.remedy_options, sort_keys=True),
             "remedies": {name: remedy.state_dict() for name, remedy in self.remedies.items()},
             "timers": self.timers.to_dict(),
+            "best": None if self.best is None else {
+                "step": self.best_step,
+                "name": self.best.name,
+                "reports": json.dumps([r.to_dict() for r in self.best.reports]),
+                "weights": self.best_weights,
+            },
         }
 
     def _save_checkpoint(self) -> None:
@@ -407,7 +467,9 @@ class CompressionLoop:
             raise UsageError(f"cannot resume: {self.decisions_path} has {len(lines)} decisions, the checkpoint expects {self.state.decisions}")
         kept = lines[: self.state.decisions]
         atomic_write_text(self.decisions_path, "".join(line + "\n" for line in kept))
-        self.decisions = [json.loads(line) for line in kept]
+        logged = [json.loads(line) for line in kept]
+        self.decisions = [d for d in logged if d.get("kind", "update") == "update"]
+        self.final_checks = [d for d in logged if d.get("kind") == "final-check"]
         timers = checkpoint.get("timers", {})
         self.timers = Timers(timers.get("train_s", 0.0), timers.get("probe_s", 0.0), timers.get("tests_s", 0.0))
         self._memory_checkpoint = checkpoint
@@ -436,7 +498,31 @@ class CompressionLoop:
         self.remedies = {}
         for name, remedy_state in checkpoint["remedies"].items():
             self._remedy(name).load_state_dict(remedy_state)
+        best = checkpoint.get("best")
+        self.best, self.best_step, self.best_weights = None, None, None
+        if best is not None:
+            self.best = Candidate(best["name"], None, [TestReport.from_dict(r) for r in json.loads(best["reports"])])
+            score_candidate(self.best, self.settings.lambda_)
+            self.best_step = int(best["step"])
+            self.best_weights = {k: v.detach().clone() for k, v in best["weights"].items()}
         self._apply_lr_scale()
+
+
+def final_check_steps(schedule: PruneSchedule, count: int) -> frozenset[int]:
+    """``count`` steps spread evenly over the final phase (after the last topology update, or over all
+    of training when there is none), the last of them the final step."""
+    updates = schedule.update_steps()
+    start = updates[-1] if updates else 0
+    span = schedule.total_steps - start
+    if count <= 0 or span <= 0:
+        return frozenset()
+    return frozenset(start + math.ceil(span * k / count) for k in range(1, count + 1))
+
+
+def _explain_check(kept_new: bool, contenders: int) -> str:
+    if not kept_new:
+        return "an earlier checkpoint stays best"
+    return "better than the best earlier checkpoint" if contenders > 1 else "first final check"
 
 
 def _explain(winner: Candidate, candidates: list[Candidate]) -> str:

@@ -39,6 +39,9 @@ class CompressProgress:
             self.last_update = payload
             if self.live is None:
                 self.console.print(self.update_line(payload), highlight=False, markup=False)
+        elif kind == "final-check":
+            if self.live is None:
+                self.console.print(self.final_check_line(payload), highlight=False, markup=False)
         elif kind == "rollback":
             self.console.print(payload["message"], highlight=False, markup=False)
         if self.live is not None:
@@ -51,6 +54,14 @@ class CompressProgress:
         return (
             f"update {decision['update']}/{self.total_updates} step {decision['step']}: winner {decision['winner']} "
             f"(accuracy {winner['accuracy']:.4f}, risk {winner['risk']:+.4f}) | {tests} | remedies: {weights}"
+        )
+
+    def final_check_line(self, check: dict[str, Any]) -> str:
+        tested = check["candidates"][0]
+        weights = ", ".join(f"{k}={v:g}" for k, v in check["remedy_weights"].items()) or "none"
+        return (
+            f"final check step {check['step']}: accuracy {tested['accuracy']:.4f}, risk {tested['risk']:+.4f}, "
+            f"failures {tested['failures']:g} | best so far {check['kept']} | remedies: {weights}"
         )
 
     def render(self) -> Group:

@@ -60,6 +60,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         for update in report["updates"]:
             weights = ", ".join(f"{k}={v:g}" for k, v in update["remedy_weights"].items()) or "–"
             lines.append(f"| {update['update']} | {update['winner']} | {update['why']} | {weights} |")
+    if report.get("final_checks"):
+        shipped = report.get("shipped_step")
+        lines += ["", "## Final phase", "", f"The topology was final; the cheap tests ran on {len(report['final_checks'])} checkpoints and the one of step {shipped} shipped.", "",
+                  "| step | accuracy | risk | failures | best so far | remedy weights |", "|---|---|---|---|---|---|"]
+        for check in report["final_checks"]:
+            tested = check["candidates"][0]
+            weights = ", ".join(f"{k}={v:g}" for k, v in check["remedy_weights"].items()) or "–"
+            lines.append(f"| {check['step']} | {_fmt(tested['accuracy'])} | {tested['risk']:+.4f} | {tested['failures']:g} | {check['kept']} | {weights} |")
     if report["events"]:
         lines += ["", "## Events", ""] + [f"- {event}" for event in report["events"]]
     lines += ["", "Members/non-members/population are recorded by index and SHA-256 in `report.json` (`data`), for re-audits.", ""]

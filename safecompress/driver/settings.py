@@ -19,6 +19,7 @@ class CompressSettings:
     lambda_: float = 1.0
     updates: int = 20
     stop_fraction: float = 0.1
+    final_checks: int = 6  # cheap-test checkpoints over the final phase; the best one ships (0: the last step ships)
     distribution: str = "erk"
     init: str = "magnitude"
     strategies: tuple[str, ...] = DEFAULT_CANDIDATES
@@ -34,8 +35,8 @@ class CompressSettings:
             raise UsageError(f"--density must be in (0, 1], got {self.density}")
         if self.candidates < 1:
             raise UsageError(f"--candidates must be ≥ 1, got {self.candidates}")
-        if self.probe_steps < 0 or self.updates < 0:
-            raise UsageError("--probe-steps and --updates must be ≥ 0")
+        if self.probe_steps < 0 or self.updates < 0 or self.final_checks < 0:
+            raise UsageError("--probe-steps, --updates and --final-checks must be ≥ 0")
         if self.epochs is not None and self.epochs < 1:
             raise UsageError(f"--epochs must be ≥ 1, got {self.epochs}")
         if self.lambda_ < 0:

@@ -30,8 +30,12 @@ def compressed(compress_project: Path) -> Path:
     return compress_project / "out"
 
 
-def decisions(out: Path) -> list[dict]:
+def logged(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]
+
+
+def decisions(out: Path) -> list[dict]:
+    return [d for d in logged(out) if d["kind"] == "update"]
 
 
 def test_every_update_tests_n_candidates_and_keeps_the_best(compressed: Path) -> None:
@@ -45,6 +49,29 @@ def test_every_update_tests_n_candidates_and_keeps_the_best(compressed: Path) ->
         # the score is what the rule says it is: accuracy − λ·risk
         for c in update["candidates"]:
             assert c["score"] == pytest.approx(c["accuracy"] - update["lambda"] * c["risk"])
+
+
+def test_the_best_final_phase_checkpoint_ships(compressed: Path) -> None:
+    """After the last update the cheap tests run at 6 steps of the final phase; the default rule keeps
+    the best (ties: the later), and the shipped model is that checkpoint: the gate's cheap tests on the
+    saved model measure exactly what the loop measured there."""
+    log = logged(compressed)
+    checks = [d for d in log if d["kind"] == "final-check"]
+    assert [d["kind"] for d in log] == ["update"] * 8 + ["final-check"] * 6
+    steps = [c["step"] for c in checks]
+    assert steps == sorted(steps) and steps[0] > log[7]["step"] and steps[-1] == 8 * 16  # 256 members / 32 per batch × 16 epochs
+    best = None
+    for check in checks:
+        tested = check["candidates"][0]
+        if best is None or (tested["failures"], -tested["score"]) <= (best["failures"], -best["score"]):
+            best = tested
+        assert check["kept"] == best["name"]
+    report = json.loads((compressed / "report.json").read_text())
+    assert f"step {report['shipped_step']}" == best["name"]
+    gate = {t["nodeid"]: t["metrics"] for t in report["models"]["compressed"]["tests"]}
+    assert gate["safety_tests/test_safety.py::test_accuracy"]["accuracy"] == pytest.approx(best["metrics"]["accuracy"], abs=1e-9)
+    assert gate["safety_tests/test_safety.py::test_member_entropy"]["member_entropy"] == pytest.approx(best["metrics"]["member_entropy"], abs=1e-6)
+    assert "## Final phase" in (compressed / "report.md").read_text()
 
 
 def test_remedy_rises_while_red_and_falls_after_green(compressed: Path) -> None:
@@ -123,4 +150,4 @@ def test_resume_after_kill_is_bit_identical(compress_project: Path, compressed: 
     def without_timings(log: list[dict]) -> list[dict]:
         return [dict(d, seconds=0, candidates=[dict(c, seconds=0) for c in d["candidates"]]) for d in log]
 
-    assert without_timings(decisions(compressed)) == without_timings(decisions(compress_project / "killed"))
+    assert without_timings(logged(compressed)) == without_timings(logged(compress_project / "killed"))

@@ -74,7 +74,9 @@ def check_compress_then_gate(root: Path, env: dict[str, str], updates: int) -> d
     report = json.loads((out / "report.json").read_text())
     assert report["exitstatus"] == compress.returncode
     assert report["models"]["compressed"]["density"] == pytest.approx(0.1, abs=2e-3)
-    assert len((out / "decisions.jsonl").read_text().splitlines()) == updates
+    kinds = [json.loads(line)["kind"] for line in (out / "decisions.jsonl").read_text().splitlines()]
+    checks = len(kinds) - updates  # one per step after the last update, at most final_checks
+    assert kinds == ["update"] * updates + ["final-check"] * checks and 1 <= checks <= report["settings"]["final_checks"], kinds
     gate = run([*SAFECOMPRESS, "test", "out/model.safetensors", "--dense", "dense/model.safetensors", "--json", "gate.json",
                 "--junitxml", "report.xml", "--report-md", "summary.md"], root, env)
     assert gate.returncode == compress.returncode, gate.stdout + gate.stderr
@@ -367,7 +369,7 @@ def test_plugin_remedy_and_fixture_inside_safecompress_compress(plugin_site: Pat
     result = run([*SAFECOMPRESS, "compress", "parent.pt", "--out", "out", "-q"], tmp_path, plugin_env(plugin_site, cache_dir))
     assert result.returncode == 1, result.stdout + result.stderr  # the impossible threshold fails the gate
     decisions = [json.loads(line) for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()]
-    weights = [d["remedy_weights"].get("logit_norm", 0.0) for d in decisions]
+    weights = [d["remedy_weights"].get("logit_norm", 0.0) for d in decisions if d["kind"] == "update"]
     assert weights == [0.01, 0.02], weights  # switched on at its base weight, doubled while red
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     gate = {t["nodeid"].split("::")[-1]: t for t in report["models"]["compressed"]["tests"]}

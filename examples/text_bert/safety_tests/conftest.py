@@ -30,7 +30,8 @@ def reference_recipe(model_factory, train_recipe):
 def loop_rows(data, config, seed):
     """Which rows of each role form the in-loop audit set: ``loop-members`` members and as many
     non-members, and ``loop-population`` population samples (RMIA's comparison set z), each a
-    stratified random draw (see ``safecompress.attacks.audit``)."""
+    stratified random draw (see ``safecompress.attacks.audit``). The non-members are population rows,
+    not the gate's non-members: in-loop tests select, and must not select on the gate's data."""
     return audit_rows(data, int(config.getoption("loop_members", 250)), int(config.getoption("loop_population", 300)), seed)
 
 
