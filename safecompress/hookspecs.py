@@ -139,5 +139,7 @@ def safecompress_terminal_summary(session: "SafetySession", console: Any) -> Non
 def safecompress_select_candidate(candidates: Sequence[Any], config: "Config") -> Optional[Any]:
     """Pick the candidate mask that survives a topology update; see METHOD.md §3.4.
 
-    Each candidate carries its safety-test reports and metrics; return the winner.
+    Each candidate carries its safety-test reports and metrics; return the winner. The driver also
+    asks it, in the final phase, to choose between a new checkpoint and the best earlier one (two
+    candidates, the newer first, ``mask`` None): the checkpoint it keeps last ships.
     """
