@@ -124,7 +124,7 @@ def make_plan(quick: bool = False, seeds: Optional[Sequence[int]] = None, text: 
                 densities=(0.1,),
                 seeds=chosen[:1],
                 arms=("dense", "one-shot", "plain-dst", "sc-select", "sc-remedies"),
-                note="one seed, d = 0.1 only (time budget); not part of the claim",
+                note="the first seed of each run only, d = 0.1 (time budget); not part of the claim",
             ))
         else:
             skipped.append(f"text task skipped: {Path(wordnet_root) / 'data.noun'} is missing (apt-get install wordnet-base)")
@@ -568,6 +568,41 @@ def _assemble(plan: BenchPlan, records: list[dict[str, Any]], project_ini: dict[
         "summary": summarize(records),
         "claims": claims,
     }
+
+
+def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One result from runs over disjoint seeds — e.g. ``--seeds 9,10`` and ``--seeds 11,`` side by
+    side on two cores — with the summary and the claims recomputed from the pooled records. Runs of
+    different settings or overlapping seeds are refused; the wall time is the longest run's."""
+    from safecompress.errors import UsageError
+
+    if not parts:
+        raise UsageError("nothing to merge")
+    if any(part.get("benchmark") != "compress" or "records" not in part for part in parts):
+        raise UsageError("only `safecompress bench compress --json` results can be merged")
+    first = parts[0]
+    for key in ("quick", "refs", "project_settings"):
+        if any(part.get(key) != first.get(key) for part in parts[1:]):
+            raise UsageError(f"cannot merge runs with different {key.replace('_', ' ')}")
+    runs: set[tuple[str, int, float, str]] = set()
+    for record in (r for part in parts for r in part["records"]):
+        run = (record["task"], record["seed"], record["density"], record["arm"])
+        if run in runs:
+            raise UsageError(f"{record['task']} seed {record['seed']} appears in more than one file: merge runs over disjoint seeds")
+        runs.add(run)
+    tasks: dict[str, TaskSpec] = {}
+    for described in (t for part in parts for t in part["tasks"]):
+        task = TaskSpec(**{**described, "densities": tuple(described["densities"]), "seeds": tuple(described["seeds"]), "arms": tuple(described["arms"])})
+        known = tasks.get(task.name)
+        if known is not None and replace(known, seeds=()) != replace(task, seeds=()):
+            raise UsageError(f"cannot merge runs whose {task.name} tasks differ (data, recipe, model, densities or arms)")
+        tasks[task.name] = replace(task, seeds=tuple(sorted({*(known.seeds if known else ()), *task.seeds})))
+    plan = BenchPlan(tuple(tasks.values()), refs=first["refs"], quick=first["quick"], skipped=tuple(dict.fromkeys(s for part in parts for s in part.get("skipped", []))))
+    records = [r for part in parts for r in part["records"]]
+    merged = _assemble(plan, records, first["project_settings"], first["environment"]["device"], max(part["total_seconds"] for part in parts), first["environment"].get("git"))
+    merged["environment"] = first["environment"]
+    merged["merged_from"] = [{"command": part.get("command"), "total_seconds": part["total_seconds"], "git": part["environment"].get("git")} for part in parts]
+    return merged
 
 
 # --- rendering ------------------------------------------------------------------------------------

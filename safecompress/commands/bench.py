@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.markdown import Markdown
 
+from safecompress.errors import UsageError
 from safecompress.fsutil import atomic_write_text, json_safe
 
 
@@ -29,12 +30,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median is reported")
     parser.add_argument("--seeds", metavar="N|LIST", help="compress: number of seeds (3 → 0,1,2) or a comma-separated list (default 3; --quick 1)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); recorded in the results")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON", help="compress: pool the --json results of runs over disjoint seeds (no training); write with --json/--markdown")
 
 
 def render_attacks(results: dict[str, Any]) -> str:
     lines = ["| measurement | seconds |", "|---|---|"]
     lines += [f"| {key} | {value:.4f} |" for key, value in results.items() if isinstance(value, float)]
     return "\n".join(lines) + "\n"
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--merge: {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"--merge: {path} is not a benchmark JSON file ({type(exc).__name__})") from None
 
 
 def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
@@ -50,6 +61,13 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
 
         results = run_sparse_benchmark(device=device, repeats=args.repeats, quick=args.quick)
         markdown = render_markdown(results)
+    elif args.what == "compress" and getattr(args, "merge", None):
+        from safecompress.bench import compress as bench
+
+        results = bench.merge_results([read_results(path) for path in args.merge])
+        command = " + ".join(str(part["command"]) for part in results["merged_from"])
+        results["command"] = command
+        markdown = bench.render_markdown(results, command)
     elif args.what == "compress":
         from safecompress.bench import compress as bench
 

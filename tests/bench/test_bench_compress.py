@@ -226,3 +226,43 @@ def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     for name, result in theirs.items():
         assert mine["attacks"][name]["auc"]["value"] == pytest.approx(result.auc.value)
     assert "SafeCompress, selection only" in bench.render_markdown(results)
+
+
+# --- merging runs over disjoint seeds -------------------------------------------------------------
+def part(seeds: tuple[int, ...], seconds: float, command: str) -> dict:
+    plan = bench.make_plan(quick=True, seeds=seeds)
+    results = bench._assemble(plan, [r for r in records_for(0.60) if r["seed"] in seeds], {"compress": {}, "thresholds": {}}, "cpu", seconds)
+    return {**results, "command": command}
+
+
+def test_merged_runs_equal_one_run_over_all_seeds() -> None:
+    merged = bench.merge_results([part((0, 1), 600.0, "run a"), part((2,), 300.0, "run b")])
+    whole = bench._assemble(bench.make_plan(quick=True, seeds=(0, 1, 2)), records_for(0.60), {"compress": {}, "thresholds": {}}, "cpu", 600.0)
+    assert merged["summary"] == whole["summary"] and merged["claims"] == whole["claims"]
+    assert merged["tasks"][0]["seeds"] == [0, 1, 2] and merged["total_seconds"] == 600.0
+    assert [p["command"] for p in merged["merged_from"]] == ["run a", "run b"]
+
+
+def test_merge_refuses_overlapping_seeds_and_different_settings() -> None:
+    from safecompress.errors import UsageError
+
+    with pytest.raises(UsageError, match="seed 1 appears in more than one file"):
+        bench.merge_results([part((0, 1), 1.0, "a"), part((1, 2), 1.0, "b")])
+    other = part((2,), 1.0, "b")
+    other["project_settings"] = {**other["project_settings"], "thresholds": {"rmia_auc_max": 0.6}}
+    with pytest.raises(UsageError, match="different project settings"):
+        bench.merge_results([part((0, 1), 1.0, "a"), other])
+
+
+def test_merge_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from safecompress.cli import main
+
+    for name, seeds in (("a.json", (0, 1)), ("b.json", (2,))):
+        (tmp_path / name).write_text(json.dumps(part(seeds, 60.0 * len(seeds), f"safecompress bench compress --seeds {name}")))
+    code = main(["bench", "compress", "--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--json", str(tmp_path / "m.json"), "--markdown", str(tmp_path / "m.md")])
+    assert code == 0
+    markdown = (tmp_path / "m.md").read_text()
+    assert "--seeds a.json + safecompress bench compress --seeds b.json" in markdown and "**holds**" in markdown
+    assert json.loads((tmp_path / "m.json").read_text())["summary"] == bench.merge_results([json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json")])["summary"]
+    assert main(["bench", "compress", "--merge", str(tmp_path / "missing.json")]) != 0
+    assert "missing.json does not exist" in capsys.readouterr().out
