@@ -275,8 +275,9 @@ class CompressionLoop:
         remedy off here too), and keep this checkpoint if the selection hook prefers it to the best so far."""
         started = time.perf_counter()
         reports = self._evaluate(f"final phase: step {self.state.step}")
-        self.timers.tests += time.perf_counter() - started
-        check = Candidate(f"step {self.state.step}", None, reports, seconds=time.perf_counter() - started)
+        tested = time.perf_counter() - started
+        self.timers.tests += tested
+        check = Candidate(f"step {self.state.step}", None, reports, seconds=tested)
         score_candidate(check, self.settings.lambda_)
         contenders = [check] if self.best is None else [check, self.best]  # ties: the later checkpoint
         kept = self.session.pm.hook.safecompress_select_candidate(candidates=contenders, config=self.session.config)
