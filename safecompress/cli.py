@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional, Sequence
@@ -14,6 +15,7 @@ from rich.console import Console
 
 from safecompress import __version__
 from safecompress.errors import SafeCompressError, UsageError
+from safecompress.textsafe import markup_safe, printable
 
 #: Sub-commands implemented elsewhere: name -> "module" exposing ``add_arguments(parser)`` and ``run(args, console)``.
 EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
@@ -29,6 +31,33 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a number that is not NaN or ±inf (a NaN limit makes a gate that never fails)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
+        return value
+
+    parse.__name__ = f"integer ≥ {minimum}"
+    return parse
 
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +79,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Device, seed, thresholds, root and verbosity: every command that runs tests takes them."""
     run = parser.add_argument_group("run")
     run.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
-    run.add_argument("--seed", type=int, help="seed for every test (default 0)")
+    run.add_argument("--seed", type=whole_number(0), help="seed for every test (default 0)")
     run.add_argument("--threshold", action="append", metavar="NAME=VALUE", help="set or override a threshold")
     run.add_argument("--rootdir", type=Path, help="project root (default: nearest pyproject.toml with [tool.safecompress])")
     run.add_argument("-q", "--quiet", action="count", default=0, help="less output (plain lines for CI logs)")
@@ -60,12 +89,18 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model loading")
     group.add_argument("--arch", help="architecture for a bare state dict: torchvision:NAME or package.module:factory")
-    group.add_argument("--num-classes", dest="num_classes", type=int, help="number of classes passed to the architecture")
+    group.add_argument("--num-classes", dest="num_classes", type=whole_number(1), help="number of classes passed to the architecture")
     group.add_argument(
         "--trust-pickle",
         dest="trust_pickle",
         action="store_true",
         help="allow a whole pickled module (unpickling runs arbitrary code: only for files you trust)",
+    )
+    group.add_argument(
+        "--trust-remote-code",
+        dest="trust_remote_code",
+        action="store_true",
+        help="allow a Hugging Face folder's own Python code (auto_map): only for folders you trust",
     )
 
 
@@ -110,12 +145,14 @@ def load_model_for_session(session: Any, path: Path) -> Any:
     config = session.config
     factory = None
     if "model_factory" in session.fixtures.names():
-        factory = session.fixtures.get_value("model_factory", "", requester_scope="session")
+        factory = session.fixture_value("model_factory")
     model = load_model(
         path,
         arch=config.getoption("arch"),
         num_classes=config.getoption("num_classes"),
-        trust_pickle=bool(config.getoption("trust_pickle", False)),
+        # Trust is given on the command line only, never by a file (not even pyproject.toml).
+        trust_pickle=bool(getattr(config.option, "trust_pickle", False)),
+        trust_remote_code=bool(getattr(config.option, "trust_remote_code", False)),
         factory=factory,
         plugin_manager=config.pluginmanager,
     )
@@ -158,7 +195,7 @@ def cmd_plugins(args: argparse.Namespace, pm: Any, console: Console) -> int:
         dist = distributions.get(id(plugin))
         kind = "built-in" if str(name).startswith("builtin:") else ("conftest" if str(name).startswith("conftest:") else "entry point")
         version = f"{dist.project_name} {dist.version}" if dist is not None else (__version__ if kind == "built-in" else "")
-        table.add_row(str(name), kind, version)
+        table.add_row(markup_safe(name), kind, markup_safe(version))
     console.print(table)
     fixtures = FixtureManager()
     register_plugin_fixtures(pm, fixtures)
@@ -196,11 +233,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return BUILTIN_COMMANDS[args.command](args, pm, console)
         module = importlib.import_module(EXTERNAL_COMMANDS[args.command][0])
         return int(module.run(args, pm, console))
-    except UsageError as exc:
-        console.print(f"ERROR: {exc}", markup=False, highlight=False)
-        return 4
-    except SafeCompressError as exc:
-        console.print(f"ERROR: {exc}", markup=False, highlight=False)
+    except SafeCompressError as exc:  # UsageError included: bad input, one line, exit 4
+        console.print(f"ERROR: {printable(exc)}", markup=False, highlight=False)
         return 4
     except KeyboardInterrupt:
         console.print("Interrupted", markup=False)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -25,10 +26,86 @@ def find_rootdir(start: Path) -> tuple[Path, dict[str, Any]]:
                 data = tomllib.loads(candidate.read_text(encoding="utf-8"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
                 raise UsageError(f"{candidate}: not valid TOML ({exc})") from None
-            section = data.get("tool", {}).get("safecompress")
-            if isinstance(section, dict):
+            tool = data.get("tool", {})
+            section = tool.get("safecompress") if isinstance(tool, dict) else None
+            if section is not None:
+                validate_section(section, candidate)
                 return folder, section
     return start, {}
+
+
+# [tool.safecompress]: each key and the kind of value it takes. Trust (--trust-pickle,
+# --trust-remote-code) is deliberately not here: it is given on the command line, never by a file.
+SECTION_KINDS: dict[str, str] = {
+    "tests": "paths",
+    "data": "string",
+    "data-options": "table",
+    "gate-refs": "positive",
+    "loop-members": "positive",
+    "loop-population": "positive",
+    "device": "string",
+    "seed": "count",
+    "arch": "string",
+    "num-classes": "positive",
+    "recipe": "table",
+    "compress": "table",
+    "thresholds": "table",
+}
+RECIPE_KINDS: dict[str, str] = {
+    "epochs": "count",
+    "batch_size": "positive",
+    "lr": "number",
+    "optimizer": "string",
+    "momentum": "number",
+    "weight_decay": "number",
+    "label_smoothing": "number",
+}
+EXPECTED = {
+    "paths": "a folder or a list of folders (strings)",
+    "string": "a string",
+    "table": "a table",
+    "positive": "a whole number ≥ 1",
+    "count": "a whole number ≥ 0",
+    "number": "a finite number",
+}
+
+
+def _fits(value: Any, kind: str) -> bool:
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if kind == "paths":
+        return (isinstance(value, str) and bool(value)) or (isinstance(value, list) and all(isinstance(v, str) and v for v in value))
+    if kind == "string":
+        return isinstance(value, str) and bool(value)
+    if kind == "table":
+        return isinstance(value, dict)
+    if kind == "positive":
+        return whole and value >= 1
+    if kind == "count":
+        return whole and value >= 0
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_table(table: dict[str, Any], kinds: dict[str, str], where: str) -> None:
+    for key, value in table.items():
+        if key not in kinds:
+            raise UsageError(f"{where}: unknown key {key!r}; known: {', '.join(kinds)}")
+        if not _fits(value, kinds[key]):
+            raise UsageError(f"{where}: {key!r} must be {EXPECTED[kinds[key]]}, not {value!r}")
+
+
+def validate_section(section: Any, source: Path) -> None:
+    """Refuse a ``[tool.safecompress]`` section with an unknown key or a value of the wrong type,
+    naming the key and the type it needs (one line, exit 4), before anything runs.
+
+    ``compress`` is checked key by key by CompressSettings; ``data-options`` by the dataset builder.
+    """
+    where = f"{source} [tool.safecompress]"
+    if not isinstance(section, dict):
+        raise UsageError(f"{source}: [tool.safecompress] must be a table, not {section!r}")
+    _check_table(section, SECTION_KINDS, where)
+    _check_table(section.get("recipe", {}), RECIPE_KINDS, f"{where[:-1]}.recipe]")
+    for name, value in section.get("thresholds", {}).items():
+        _number(name, value)
 
 
 class Config:
@@ -72,7 +149,13 @@ class Config:
 
 
 def _number(name: str, value: Any) -> float:
+    """A threshold: a finite number (``true`` and ``"nan"`` are mistakes, and a NaN limit never fails)."""
+    if isinstance(value, bool):
+        raise UsageError(f"threshold {name!r} must be a finite number, not {value!r}")
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        raise UsageError(f"threshold {name!r} must be a number, not {value!r}") from None
+        raise UsageError(f"threshold {name!r} must be a finite number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise UsageError(f"threshold {name!r} must be a finite number, not {value!r}")
+    return number

@@ -80,11 +80,23 @@ def safecompress_register_datasets(register: Callable[[str, Callable[..., Any]],
     :class:`~safecompress.data.DataSplits`. ``[tool.safecompress] data = NAME`` selects one."""
 
 
+@hookspec
+def safecompress_register_models(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Provide model factories that a sparse artifact may name: ``register(name, factory)``.
+
+    An artifact records ``arch`` and JSON ``arch_kwargs``; on load the name is looked up in this
+    registry only (plus ``torchvision:NAME``), and the arguments must be JSON scalars that
+    ``factory``'s signature names. A file can therefore never choose other code to run; see
+    docs/security.md.
+    """
+
+
 @hookspec(firstresult=True)
 def safecompress_load_model(path: Path, options: dict[str, Any]) -> Optional[Any]:
     """Load the model at ``path``, or return None to let the next loader try.
 
-    ``options`` holds ``arch``, ``num_classes``, ``trust_pickle``, ``factory``. Raise
+    ``options`` holds ``arch``, ``num_classes``, ``trust_pickle``, ``trust_remote_code``,
+    ``factory`` and ``architectures`` (the ``safecompress_register_models`` registry). Raise
     :class:`~safecompress.errors.UsageError` for a file this loader recognises but cannot use.
     """
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import stat
 import warnings
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from safecompress.errors import UsageError
+from safecompress.fsutil import atomic_folder, atomic_path
 from safecompress.importing import import_callable
 from safecompress.hookspecs import hookimpl
 
@@ -51,7 +53,7 @@ def _one_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message: errors end in one line, not a traceback."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= 240 else text[:237] + "..."
+    return text if len(text) <= 400 else text[:397] + "..."
 
 
 # --- recognising a file ------------------------------------------------------------------------
@@ -77,14 +79,35 @@ def read_safetensors_header(path: Path) -> Optional[dict[str, Any]]:
         raise UsageError(f"{path} is a corrupt safetensors file (its header is not valid JSON)") from None
     if not isinstance(header, dict):
         raise UsageError(f"{path} is a corrupt safetensors file (its header is not a JSON object)")
-    ends = [
-        entry["data_offsets"][1]
-        for key, entry in header.items()
-        if key != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry
-    ]
+    problem = _header_problem(header)
+    if problem:
+        raise UsageError(f"{path} is a corrupt safetensors file ({problem})")
+    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
     if 8 + length + max(ends, default=0) > size:
         raise UsageError(f"{path} is a truncated safetensors file (its tensors run past the end of the file)")
     return header
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _header_problem(header: Mapping[str, Any]) -> str:
+    """What is malformed in a safetensors header ("" when nothing), checked before any field is used."""
+    metadata = header.get("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        return "its __metadata__ is not an object of strings"
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("dtype"), str):
+            return f"tensor {key!r} has no dtype"
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not (isinstance(shape, list) and all(_is_count(n) for n in shape)):
+            return f"tensor {key!r} has a malformed shape"
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(n) for n in offsets) and offsets[0] <= offsets[1]):
+            return f"tensor {key!r} has malformed data_offsets"
+    return ""
 
 
 def detect_format(path: Path) -> str:
@@ -101,6 +124,7 @@ def detect_format(path: Path) -> str:
         if not (path / "config.json").is_file():
             raise UsageError(f"{path} is a directory without config.json: expected a Hugging Face save_pretrained folder or a model file")
         return "huggingface"
+    _require_regular_file(path)
     with path.open("rb") as stream:
         head = stream.read(16)
     if not head:
@@ -123,6 +147,15 @@ def detect_format(path: Path) -> str:
     return "pickle" if head[:1] == b"\x80" else "unknown"
 
 
+def _require_regular_file(path: Path) -> None:
+    """A FIFO blocks on open, a device never ends, a /proc file claims size 0: read none of them."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"{path} is not a regular file (a FIFO, device or socket): pass a model file")
+    if info.st_size == 0:
+        raise UsageError(f"model file {path} is empty (or a special file that reports no size)")
+
+
 # --- architectures -----------------------------------------------------------------------------
 def _call_factory(factory: Callable[..., Any], kwargs: Mapping[str, Any], label: str) -> "nn.Module":
     """``factory(**kwargs)``, passing only the arguments it takes; it must give a module.
@@ -140,7 +173,7 @@ def _call_factory(factory: Callable[..., Any], kwargs: Mapping[str, Any], label:
         accepted = {k: v for k, v in kwargs.items() if takes_any or k in parameters}
     try:
         model = factory(**accepted)
-    except Exception as exc:  # user code: report it in one line, as a usage problem
+    except (Exception, SystemExit) as exc:  # user code: report it in one line, as a usage problem
         raise UsageError(f"building the architecture {label} failed: {type(exc).__name__}: {_one_line(exc)}") from None
     if not isinstance(model, nn.Module):
         raise UsageError(f"the architecture {label} returned {type(model).__name__}, not a torch.nn.Module")
@@ -263,28 +296,30 @@ def _ready(model: "nn.Module", options: Mapping[str, Any]) -> "nn.Module":
 def load_sparse(path: Path, options: dict[str, Any]) -> Optional["nn.Module"]:
     """A SafeCompress sparse artifact: the sparse engine knows its layout.
 
-    Without ``arch`` or ``factory`` the artifact's own architecture reference is used; the sparse
-    engine imports it only from trusted packages unless the user passed ``trust_pickle``, since
-    importing a name a file chose is running code the file chose.
+    Without ``arch`` or ``factory`` the artifact's own architecture reference is looked up in the
+    ``safecompress_register_models`` registry (``options["architectures"]``), never imported by name:
+    a file does not choose code. ``--trust-pickle`` does not change that; ``--arch`` does.
     """
     if detect_format(path) != "sparse":
         return None
-    try:
-        from safecompress.sparse import load_sparse_artifact
-    except ImportError:
-        raise UsageError(
-            f"{path} is a SafeCompress sparse artifact, but safecompress.sparse.load_sparse_artifact is not available in this installation"
-        ) from None
     from torch import nn
 
+    from safecompress.sparse import SparseArtifactError, load_sparse_artifact, read_artifact_metadata
+
+    try:
+        recorded = read_artifact_metadata(path)
+    except SparseArtifactError as exc:
+        raise UsageError(_one_line(exc)) from None
+    num_classes = options.get("num_classes")
+    recorded_classes = recorded["arch_kwargs"].get("num_classes")
+    if num_classes is not None and recorded_classes is not None and recorded_classes != num_classes:
+        raise UsageError(f"{path} was compressed with num_classes={recorded_classes!r}, but --num-classes {num_classes} was given")
     factory = options.get("factory")
 
     def rebuild(**arch_kwargs: Any) -> "nn.Module":
-        recorded = dict(arch_kwargs)  # what the artifact recorded; --num-classes wins
-        num_classes = recorded.pop("num_classes", None)
-        if options.get("num_classes") is not None:
-            num_classes = options["num_classes"]
-        return build_architecture(options.get("arch"), num_classes, factory, **recorded)
+        kwargs = dict(arch_kwargs)  # what the artifact recorded, for the architecture the user chose
+        kwargs.pop("num_classes", None)
+        return build_architecture(options.get("arch"), recorded_classes if num_classes is None else num_classes, factory, **kwargs)
 
     model_factory: Any = None
     if isinstance(factory, nn.Module):
@@ -292,36 +327,69 @@ def load_sparse(path: Path, options: dict[str, Any]) -> Optional["nn.Module"]:
     elif factory is not None or options.get("arch") is not None:
         model_factory = rebuild
     try:
-        loaded = load_sparse_artifact(path, model_factory=model_factory, trust_arch=bool(options.get("trust_pickle")))
-    except ValueError as exc:  # SparseArtifactError: unreadable or mismatched artifact
+        model, _ = load_sparse_artifact(path, model_factory=model_factory, architectures=options.get("architectures"))
+    except SparseArtifactError as exc:
         raise UsageError(_one_line(exc)) from None
-    model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, metadata)
     return _ready(model, options)
 
 
-def _trained_num_labels(folder: Path) -> Optional[int]:
-    """The size of the saved classification head, None when the folder holds a base model."""
+def _read_hf_config(folder: Path) -> dict[str, Any]:
+    _require_regular_file(folder / "config.json")
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"cannot read {folder / 'config.json'}: {_one_line(exc)}") from None
-    if not any(str(name).endswith("ForSequenceClassification") for name in config.get("architectures") or ()):
+    if not isinstance(config, dict):
+        raise UsageError(f"{folder / 'config.json'} is not a JSON object")
+    return config
+
+
+def _trained_num_labels(config: Mapping[str, Any]) -> Optional[int]:
+    """The size of the saved classification head, None when the folder holds a base model."""
+    architectures = config.get("architectures")
+    if not isinstance(architectures, list) or not any(str(name).endswith("ForSequenceClassification") for name in architectures):
         return None
     labels = config.get("id2label")
     return len(labels) if isinstance(labels, dict) else config.get("num_labels")
 
 
+def _refuse_remote_code(folder: Path, config: Mapping[str, Any]) -> None:
+    """``auto_map`` names Python files in the folder that transformers would import (after asking
+    on a terminal, or at once with trust_remote_code=True): a model folder must not choose code."""
+    custom = sorted(key for key in ("auto_map", "custom_pipelines") if config.get(key))
+    scripts = sorted(p.name for p in folder.glob("*.py"))
+    if custom:
+        detail = f" (config.json has {' and '.join(custom)}" + (f"; code files: {', '.join(scripts[:3])})" if scripts else ")")
+        raise UsageError(
+            f"refusing to load {folder}: it asks to run its own Python code{detail}; "
+            "if you trust its source pass --trust-remote-code (trust_remote_code=True)"
+        )
+
+
+def _require_plain_entries(folder: Path) -> None:
+    """Every file transformers may open in the folder must be a regular file (a FIFO would hang it)."""
+    for entry in folder.iterdir():
+        if not entry.is_dir() and not stat.S_ISREG(entry.stat().st_mode if entry.exists() else 0):
+            raise UsageError(f"{entry} is not a regular file (a FIFO, device, socket or dangling link): refusing the folder {folder}")
+
+
 @hookimpl(specname=HOOK)
 def load_huggingface(path: Path, options: dict[str, Any]) -> Optional["nn.Module"]:
-    """A ``save_pretrained`` folder, as a sequence classifier; never downloads, never runs remote code."""
+    """A ``save_pretrained`` folder, as a sequence classifier; never downloads, and runs the folder's
+    own code only with ``trust_remote_code``."""
     if detect_format(path) != "huggingface":
         return None
+    config = _read_hf_config(path)
+    _require_plain_entries(path)
+    trust_remote_code = bool(options.get("trust_remote_code"))
+    if not trust_remote_code:
+        _refuse_remote_code(path, config)
     from transformers import AutoModelForSequenceClassification
 
-    kwargs: dict[str, Any] = {"local_files_only": True}
+    kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
     num_classes = options.get("num_classes")
     if num_classes is not None:
-        trained = _trained_num_labels(path)
+        trained = _trained_num_labels(config)
         if trained is not None and trained != num_classes:
             raise UsageError(f"the classifier in {path} has {trained} classes, but --num-classes {num_classes} was given")
         kwargs["num_labels"] = num_classes  # a base model (no head yet) gets a fresh head of this size
@@ -429,31 +497,60 @@ def load_model(
     arch: Optional[str] = None,
     num_classes: Optional[int] = None,
     trust_pickle: bool = False,
+    trust_remote_code: bool = False,
     factory: Any = None,
     device: Any = "cpu",
     plugin_manager: Optional["pluggy.PluginManager"] = None,
 ) -> "nn.Module":
     """The model at ``path``, on ``device``, in eval mode; see the module docstring for the forms.
 
-    With ``plugin_manager``, its ``safecompress_load_model`` hook decides (plugins may add forms);
-    without, the built-in loaders are tried in order.
+    With ``plugin_manager``, its ``safecompress_load_model`` hook decides (plugins may add forms and
+    model factories); without, the built-in loaders and factories are used. A model with NaN or Inf
+    weights is refused: no test result about it would mean anything.
     """
-    options = {"arch": arch, "num_classes": num_classes, "trust_pickle": trust_pickle, "factory": factory, "device": device}
+    options = {
+        "arch": arch,
+        "num_classes": num_classes,
+        "trust_pickle": trust_pickle,
+        "trust_remote_code": trust_remote_code,
+        "factory": factory,
+        "device": device,
+    }
     return load_model_with_plugins(plugin_manager, path, options)
 
 
 def load_model_with_plugins(pm: Optional["pluggy.PluginManager"], path: str | Path, options: Mapping[str, Any]) -> "nn.Module":
     """:func:`load_model` with the hook's ``options`` dict as given (plugins may read extra keys)."""
+    from safecompress.architectures import ArchitectureError, registered_architectures
+
     path = Path(path)
     detect_format(path)  # a missing, empty or damaged file fails here, whichever loader would take it
-    options = {"arch": None, "num_classes": None, "trust_pickle": False, "factory": None, "device": "cpu", **options}
+    try:
+        architectures = registered_architectures(pm)
+    except ArchitectureError as exc:
+        raise UsageError(str(exc)) from None
+    defaults = {"arch": None, "num_classes": None, "trust_pickle": False, "trust_remote_code": False, "factory": None, "device": "cpu"}
+    options = {**defaults, **options, "architectures": architectures}
     if pm is not None:
         model = pm.hook.safecompress_load_model(path=path, options=options)
     else:
         model = next((m for m in (loader(path, options) for loader in BUILTIN_LOADERS) if m is not None), None)
     if model is None:
         raise UsageError(f"{path} is not a model file SafeCompress can read (TorchScript, state dict .pt/.safetensors, Hugging Face folder)")
+    _refuse_non_finite(model, path)
     return model
+
+
+def _refuse_non_finite(model: "nn.Module", path: Path) -> None:
+    """NaN/Inf weights make every metric meaningless (and can make a gate pass by accident)."""
+    import torch
+
+    bad = [(name, int((~torch.isfinite(p)).sum())) for name, p in model.named_parameters() if p.is_floating_point()]
+    bad = [(name, count) for name, count in bad if count]
+    if bad:
+        name, count = bad[0]
+        more = f" and {len(bad) - 1} more tensors" if len(bad) > 1 else ""
+        raise UsageError(f"{path} has non-finite weights ({count} NaN/Inf values in {name!r}{more}): refusing to test a broken model")
 
 
 def describe_model(model: "nn.Module") -> dict[str, Any]:
@@ -482,19 +579,22 @@ def save_model(model: "nn.Module", path: str | Path, format: str = "state_dict",
     if format not in SAVE_FORMATS:
         raise UsageError(f"unknown model format {format!r}; choose one of {', '.join(SAVE_FORMATS)}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if format == "state_dict":
-        torch.save(model.state_dict(), path)
-    elif format == "safetensors":
-        from safetensors.torch import save_model as save_safetensors
-
-        save_safetensors(model, str(path), metadata={"format": "pt"})
-    elif format == "torchscript":
-        _script(model, example_inputs).save(str(path))
-    else:
+    if format == "hf":
         if not hasattr(model, "save_pretrained"):
             raise UsageError(f"format 'hf' needs a transformers model (with save_pretrained), not {type(model).__name__}")
-        model.save_pretrained(str(path))
+        with atomic_folder(path) as staging:
+            model.save_pretrained(str(staging))
+        return path
+    scripted = _script(model, example_inputs) if format == "torchscript" else None
+    with atomic_path(path) as tmp:  # the previous file stays whole until the new one is complete
+        if format == "state_dict":
+            torch.save(model.state_dict(), tmp)
+        elif format == "safetensors":
+            from safetensors.torch import save_model as save_safetensors
+
+            save_safetensors(model, str(tmp), metadata={"format": "pt"})
+        else:
+            scripted.save(str(tmp))  # type: ignore[union-attr]
     return path
 
 

@@ -5,8 +5,6 @@ saved from them loads back with ``--arch``.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -36,9 +34,10 @@ class SmallCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-def small_cnn(num_classes: int = 10, **kwargs: Any) -> SmallCNN:
-    """Factory for ``--arch safecompress.models:small_cnn``."""
-    return SmallCNN(num_classes=num_classes, **kwargs)
+def small_cnn(num_classes: int = 10, in_channels: int = 1, width: int = 32, image_size: int = 28) -> SmallCNN:
+    """Factory for ``--arch safecompress.models:small_cnn``; its named parameters are what an
+    artifact may record (see :mod:`safecompress.architectures`)."""
+    return SmallCNN(num_classes=num_classes, in_channels=in_channels, width=width, image_size=image_size)
 
 
 def resnet18_small_input(num_classes: int = 10, in_channels: int = 3) -> nn.Module:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
 
+from safecompress.fsutil import atomic_path
+
 if TYPE_CHECKING:
     from safecompress.attacks.data_structures import AttackResults
 
@@ -69,6 +71,6 @@ def plot_score_histogram(results: "AttackResults", path: Union[str, Path], *, bi
 
 def _save(figure: Any, path: Union[str, Path]) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150)
+    with atomic_path(path) as tmp:  # the temporary name has no image suffix: say the format
+        figure.savefig(tmp, dpi=150, format=path.suffix.lstrip(".") or "png")
     return path

@@ -24,6 +24,7 @@ BUILTIN_PLUGINS = (
     "safecompress.runner.collect:Collector",
     "safecompress.runner.runtest",
     "safecompress.builtin_fixtures",
+    "safecompress.architectures",
     "safecompress.modelio",
     "safecompress.data.builtin",
     "safecompress.reporters.files",

@@ -21,6 +21,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--safecompress-arch", metavar="REF", help="architecture for a bare state dict (torchvision:NAME, package.module:factory)")
     group.addoption("--safecompress-num-classes", type=int, metavar="N", help="classes passed to the architecture")
     group.addoption("--safecompress-trust-pickle", action="store_true", help="allow a whole pickled module (runs code: trusted files only)")
+    group.addoption("--safecompress-trust-remote-code", action="store_true", help="allow a Hugging Face folder's own code (trusted folders only)")
     group.addoption("--safecompress-device", metavar="DEVICE", help="auto, cpu or cuda")
     group.addoption("--safecompress-seed", type=int, metavar="N", help="seed for every test")
     group.addoption("--safecompress-threshold", action="append", metavar="NAME=VALUE", help="set or override a threshold")
@@ -38,9 +39,18 @@ MARKERS = (
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("safecompress_model"):
+        from safecompress.errors import SafeCompressError
+
         for line in MARKERS:
             config.addinivalue_line("markers", line)
-        config.pluginmanager.register(Bridge(config), "safecompress-bridge")
+        try:
+            bridge = Bridge(config)
+            bridge.ensure_started()  # conftests, options and report targets are checked here
+        except SafeCompressError as exc:  # bad configuration: pytest's usage error (exit 4), one line
+            from safecompress.textsafe import printable
+
+            raise pytest.UsageError(f"safecompress: {printable(exc)}") from None
+        config.pluginmanager.register(bridge, "safecompress-bridge")
 
 
 class SafetyTestFailure(Exception):
@@ -62,6 +72,7 @@ class Bridge:
             arch=config.getoption("safecompress_arch"),
             num_classes=config.getoption("safecompress_num_classes"),
             trust_pickle=config.getoption("safecompress_trust_pickle"),
+            trust_remote_code=config.getoption("safecompress_trust_remote_code"),
             device=config.getoption("safecompress_device"),
             seed=config.getoption("safecompress_seed"),
             threshold=config.getoption("safecompress_threshold"),
@@ -90,7 +101,9 @@ class Bridge:
                 if self.dense_path is not None:
                     self.session.dense_model, _ = load_model_for_session(self.session, self.dense_path)
             except SafeCompressError as exc:
-                pytest.exit(f"safecompress: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+                from safecompress.textsafe import printable
+
+                pytest.exit(f"safecompress: {printable(exc)}", returncode=pytest.ExitCode.USAGE_ERROR)
             self.session.set_model(model, label=self.model_path.name, info=info)
             self.model_ready = True
 

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from safecompress.data.splits import Split
+from safecompress.fsutil import atomic_path
 from safecompress.inference import predict_logits, resolve_device
 from safecompress.training import TrainRecipe, callable_name, fit, seeded
 
@@ -194,9 +195,8 @@ def _load(model: nn.Module, path: Path) -> bool:
 
 def _save(model: nn.Module, path: Path) -> None:
     """Write to a temporary name and rename, so a concurrent gate never reads half a file."""
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
 
 
 def concat_splits(splits: Sequence[Split], name: str = "pool") -> Split:

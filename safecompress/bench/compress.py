@@ -317,7 +317,7 @@ def start_session(task: TaskSpec, seed: int, device: str, rootdir: Path, project
 
 def run_seed(task: TaskSpec, seed: int, *, device: str, rootdir: Path, project_ini: dict[str, Any], refs: int, extra_density: Optional[float], log: Log, on_record: Callable[[dict[str, Any]], None]) -> None:
     """Every arm of ``task`` at every density for one seed; each finished arm goes to ``on_record``."""
-    from safecompress.commands.compress import lookup_path, recipe_for
+    from safecompress.commands.compress import recipe_for
     from safecompress.driver.loop import CompressionLoop
     from safecompress.driver.settings import CompressSettings
     from safecompress.plugins import collect_registry
@@ -325,7 +325,7 @@ def run_seed(task: TaskSpec, seed: int, *, device: str, rootdir: Path, project_i
 
     session = start_session(task, seed, device, rootdir, project_ini, refs)
     try:
-        data = session.fixtures.get_value("data", lookup_path(session), "session")
+        data = session.fixture_value("data")
         recipe = recipe_for(session)
         remedies = collect_registry(session.pm, "safecompress_register_remedies")
         base = CompressSettings.from_sources({}, dict(project_ini.get("compress", {})))

@@ -10,23 +10,25 @@ from rich.console import Console
 from rich.table import Table
 
 from safecompress.errors import UsageError
+from safecompress.textsafe import markup_safe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from safecompress.cli import add_model_options, add_run_options
+    from safecompress.cli import add_model_options, add_run_options, finite_float, whole_number
 
     parser.add_argument("model", type=Path, help="the dense parent: model file or Hugging Face folder")
     group = parser.add_argument_group("compression")
-    group.add_argument("--density", type=float, help="fraction of maskable weights kept (default 0.1)")
-    group.add_argument("--epochs", type=int, help="training epochs (default: the recipe's)")
-    group.add_argument("--candidates", type=int, help="candidate masks per topology update (default 4)")
-    group.add_argument("--probe-steps", dest="probe_steps", type=int, help="fine-tune steps per candidate before testing (default 8)")
-    group.add_argument("--lambda", dest="lambda_", type=float, help="weight of safety risk against accuracy in selection (default 1)")
-    group.add_argument("--updates", type=int, help="number of topology updates (default 20)")
-    group.add_argument("--final-checks", dest="final_checks", type=int, help="checkpoints tested over the final phase; the best ships (default 6, 0: the last step ships)")
+    group.add_argument("--density", type=finite_float, help="fraction of maskable weights kept (default 0.1)")
+    group.add_argument("--epochs", type=whole_number(1), help="training epochs (default: the recipe's)")
+    group.add_argument("--candidates", type=whole_number(1), help="candidate masks per topology update (default 4)")
+    group.add_argument("--probe-steps", dest="probe_steps", type=whole_number(0), help="fine-tune steps per candidate before testing (default 8)")
+    group.add_argument("--lambda", dest="lambda_", type=finite_float, help="weight of safety risk against accuracy in selection (default 1)")
+    group.add_argument("--updates", type=whole_number(0), help="number of topology updates (default 20)")
+    group.add_argument("--final-checks", dest="final_checks", type=whole_number(0), help="checkpoints tested over the final phase; the best ships (default 6, 0: the last step ships)")
     group.add_argument("--no-remedies", dest="remedies", action="store_false", default=None, help="never switch on remedies (selection only)")
     group.add_argument("--out", type=Path, help="output folder (default safecompress-out)")
-    group.add_argument("--resume", action="store_true", default=None, help="continue from --out/checkpoint.pt")
+    group.add_argument("--resume", action="store_true", default=None, help="continue the run in --out from its checkpoint.pt")
+    group.add_argument("--overwrite", action="store_true", default=None, help="replace an earlier run's outputs in --out (refused otherwise)")
     tests = parser.add_argument_group("safety tests")
     tests.add_argument("--tests", dest="paths", action="append", type=Path, help="test files or folders (repeatable)")
     tests.add_argument("-k", dest="keyword", metavar="EXPR", help="only tests whose names match EXPR")
@@ -38,20 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace, config: Any) -> Any:
     from safecompress.driver.settings import CompressSettings
 
-    cli = {name: getattr(args, name, None) for name in ("density", "epochs", "candidates", "probe_steps", "lambda_", "updates", "final_checks", "remedies", "out", "resume", "seed", "device")}
+    cli = {name: getattr(args, name, None) for name in ("density", "epochs", "candidates", "probe_steps", "lambda_", "updates", "final_checks", "remedies", "out", "resume", "overwrite", "seed", "device")}
     return CompressSettings.from_sources(cli, dict(config.ini.get("compress", {})))
-
-
-def lookup_path(session: Any) -> str:
-    """Where fixtures are looked up from: the first test file, so conftests beside the tests count."""
-    return session.items[0].relpath if session.items else ""
 
 
 def recipe_for(session: Any) -> Any:
     """The ``train_recipe`` fixture: ``[tool.safecompress.recipe]`` unless a conftest overrides it."""
     from safecompress.training import TrainRecipe
 
-    recipe = session.fixtures.get_value("train_recipe", lookup_path(session), "session")
+    recipe = session.fixture_value("train_recipe")
     if not isinstance(recipe, TrainRecipe):
         raise UsageError(f"the train_recipe fixture returned {type(recipe).__name__}, not safecompress.training.TrainRecipe")
     return recipe
@@ -61,20 +58,30 @@ def compress(session: Any, model_path: Path, settings: Any, console: Console, qu
     """The whole job inside a started session; returns (exit status, report)."""
     from safecompress.cli import load_model_for_session
     from safecompress.driver.gate import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, compare, exit_status, run_gate, versions
+    from safecompress.driver.identity import run_identity
     from safecompress.driver.loop import CompressionLoop
+    from safecompress.driver.outputs import prepare_output_folder
     from safecompress.driver.progress import CompressProgress
     from safecompress.driver.report import write_reports
     from safecompress.plugins import collect_registry
     from safecompress.sparse import export_state_dict, save_sparse_artifact
 
     started = time.perf_counter()
+    prepare_output_folder(settings.out, resume=settings.resume, overwrite=settings.overwrite)
     parent, info = load_model_for_session(session, model_path)
+    require_weights_kept(parent, settings.density)
     session.collect()
     if not session.items:
         raise UsageError("no safety tests collected: compress needs at least one (see --tests, -k, -m)")
-    data = session.fixtures.get_value("data", lookup_path(session), "session")
+    data = session.fixture_value("data")
     recipe = recipe_for(session)
     remedies = collect_registry(session.pm, "safecompress_register_remedies")
+    identity = run_identity(
+        model_path,
+        session.config.thresholds,
+        [item.nodeid for item in session.items],
+        {split.name: split.fingerprint() for split in (data.members, data.non_members, data.population, data.test)},
+    )
     session.dense_model = parent.to(session.device).eval()
     # Baseline: the cheap tests on the dense parent, before training. It builds the session-wide
     # fixtures (audit sets, reference models) once, timed apart from the per-candidate overhead.
@@ -82,7 +89,7 @@ def compress(session: Any, model_path: Path, settings: Any, console: Console, qu
     session.set_model(session.dense_model, label="dense parent (baseline)")
     baseline = session.run(select=lambda item: item.cost == "cheap")
     setup_seconds = time.perf_counter() - baseline_started
-    loop = CompressionLoop(session, parent, data, recipe, settings, remedies)
+    loop = CompressionLoop(session, parent, data, recipe, settings, remedies, identity=identity)
     with CompressProgress(console, quiet, settings.updates) as progress:
         loop.on_event = progress.event
         result = loop.run()
@@ -133,6 +140,17 @@ def compress(session: Any, model_path: Path, settings: Any, console: Console, qu
     return report["exitstatus"], report
 
 
+def require_weights_kept(model: Any, density: float) -> None:
+    """A density that rounds to no kept weight would ship an all-zero model: refuse it up front."""
+    from safecompress.sparse import find_maskable
+
+    maskable = sum(layer.param.numel() for layer in find_maskable(model))
+    if maskable == 0:
+        raise UsageError(f"{type(model).__name__} has no maskable Conv/Linear weights: there is nothing to compress")
+    if round(density * maskable) < 1:
+        raise UsageError(f"--density {density:g} keeps no weight of the {maskable:,} maskable weights (the smallest useful density is {1 / maskable:.2g})")
+
+
 def show_summary(console: Console, report: dict[str, Any]) -> None:
     from safecompress.driver.report import comparison_rows
 
@@ -151,7 +169,7 @@ def show_summary(console: Console, report: dict[str, Any]) -> None:
         highlight=False,
     )
     verdict = "[green]gate passed[/green]" if report["exitstatus"] == 0 else "[red]gate failed[/red]"
-    console.print(f"{verdict}: outputs in {report['settings']['out']} (model.safetensors, report.md, report.html, decisions.jsonl)")
+    console.print(f"{verdict}: outputs in {markup_safe(report['settings']['out'])} (model.safetensors, report.md, report.html, decisions.jsonl)")
 
 
 def run(args: argparse.Namespace, pm: Any, console: Console) -> int:

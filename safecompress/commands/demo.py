@@ -17,13 +17,17 @@ from rich.console import Console
 from safecompress.errors import UsageError
 
 DEMO_ARCH = "safecompress.models:small_cnn"
+DENSE_PARENT = "dense_parent.pt"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from safecompress.cli import finite_float, whole_number
+
     parser.add_argument("--out", type=Path, default=Path("safecompress-demo"), help="output folder (default safecompress-demo)")
-    parser.add_argument("--density", type=float, default=0.1)
-    parser.add_argument("--epochs", type=int, help="epochs for the dense model and for compression (default: the recipe's)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", default=None, help="replace an earlier demo's outputs in --out (refused otherwise)")
+    parser.add_argument("--density", type=finite_float, default=0.1)
+    parser.add_argument("--epochs", type=whole_number(1), help="epochs for the dense model and for compression (default: the recipe's)")
+    parser.add_argument("--seed", type=whole_number(0), default=0)
     parser.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--rootdir", type=Path, help="project root (default: nearest pyproject.toml with [tool.safecompress])")
     parser.add_argument("-q", "--quiet", action="count", default=0)
@@ -32,11 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
     from safecompress.cli import make_config
-    from safecompress.commands.compress import compress, lookup_path, recipe_for, settings_from
+    from safecompress.commands.compress import compress, recipe_for, settings_from
     from safecompress.runner.session import wrap_session
 
     args.paths = None
     args.arch, args.num_classes, args.trust_pickle = DEMO_ARCH, None, False
+    args.trust_remote_code = False
     for name in ("candidates", "probe_steps", "lambda_", "updates", "final_checks", "remedies", "resume", "keyword", "markexpr", "threshold"):
         setattr(args, name, None)
     config = make_config(args, pm, "demo")
@@ -45,12 +50,14 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
     settings = settings_from(args, config)
 
     def body(session: Any) -> int:
+        from safecompress.driver.outputs import RUN_OUTPUTS, prepare_output_folder
         from safecompress.models import small_cnn
         from safecompress.modelio import save_model
         from safecompress.training import fit
 
+        prepare_output_folder(settings.out, resume=False, overwrite=settings.overwrite, names=(*RUN_OUTPUTS, DENSE_PARENT))
         session.collect()
-        data = session.fixtures.get_value("data", lookup_path(session), "session")
+        data = session.fixture_value("data")
         recipe = recipe_for(session)
         if args.epochs:
             from dataclasses import replace
@@ -63,8 +70,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
 
         torch.manual_seed(args.seed)
         dense = fit(small_cnn(data.num_classes), data.members, recipe, seed=args.seed, device=session.device)
-        settings.out.mkdir(parents=True, exist_ok=True)
-        parent_path = save_model(dense.cpu(), settings.out / "dense_parent.pt")
+        parent_path = save_model(dense.cpu(), settings.out / DENSE_PARENT)
         console.print(f"dense parent trained in {time.perf_counter() - started:.1f}s → {parent_path}", highlight=False)
         status, _ = compress(session, parent_path, settings, console, bool(args.quiet), DEMO_ARCH, {"num_classes": data.num_classes})
         verdict = "passed" if status == 0 else "did not pass (see the table: the red tests say which limit the model missed)"

@@ -27,11 +27,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from safecompress.data.splits import DataSplits
+from safecompress.driver.identity import differences
 from safecompress.driver.selection import Candidate, score_candidate
 from safecompress.driver.settings import CompressSettings
 from safecompress.driver.steering import RemedyController
 from safecompress.errors import SafeCompressError, UsageError
-from safecompress.fsutil import atomic_path, atomic_write_text, json_safe
+from safecompress.fsutil import append_line, atomic_path, atomic_write_text, json_safe
 from safecompress.inference import model_logits
 from safecompress.remedies import RemedyContext
 from safecompress.runner.reports import TestReport
@@ -121,8 +122,10 @@ class CompressionLoop:
         settings: CompressSettings,
         remedy_factories: dict[str, Callable[[RemedyContext], Any]],
         on_event: Optional[Callable[[str, dict[str, Any]], None]] = None,
+        identity: Optional[dict[str, Any]] = None,
     ) -> None:
         self.session = session
+        self.identity = dict(identity or {})  # parent, thresholds, tests, data: a resume must match it
         self.data = data
         self.recipe = recipe
         self.settings = settings
@@ -333,7 +336,7 @@ class CompressionLoop:
     # --- main loop -------------------------------------------------------------------------------
     def run(self) -> LoopResult:
         self._augment_rng = torch.Generator(device=self.device).manual_seed(self.settings.seed + 1)
-        if self.settings.resume and self.checkpoint_path.exists():
+        if self.settings.resume:
             self._load_checkpoint()
             self.events.append(f"resumed from {self.checkpoint_path} at step {self.state.step} (update {self.engine.num_updates})")
         else:
@@ -409,13 +412,13 @@ class CompressionLoop:
     def _log_decision(self, decision: dict[str, Any]) -> None:
         (self.final_checks if decision["kind"] == "final-check" else self.decisions).append(decision)
         self.state.decisions = len(self.decisions) + len(self.final_checks)
-        with self.decisions_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(json_safe(decision)) + "\n")
+        append_line(self.decisions_path, json.dumps(json_safe(decision)))
 
     def _checkpoint(self) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
-            "settings": json.dumps(self.settings.to_dict(), sort_keys=True),
+            "settings": json.dumps(self.settings.run_defining(), sort_keys=True),
+            "identity": json.dumps(self.identity, sort_keys=True),
             "state": {
                 "step": self.state.step,
                 "epoch": self.state.epoch,
@@ -451,17 +454,22 @@ class CompressionLoop:
             torch.save(checkpoint, tmp)
 
     def _load_checkpoint(self) -> None:
+        if not self.checkpoint_path.is_file():
+            raise UsageError(f"--resume: there is no checkpoint at {self.checkpoint_path} to resume from; run without --resume to start")
         try:
             checkpoint = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - a damaged checkpoint is a usage problem
             raise UsageError(f"cannot resume: {self.checkpoint_path} is unreadable ({type(exc).__name__}); delete it to start over") from None
-        if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise UsageError(f"cannot resume: {self.checkpoint_path} is not a safecompress checkpoint")
         saved = json.loads(checkpoint["settings"])
-        current = self.settings.to_dict()
-        differing = sorted(k for k in saved if k != "resume" and saved.get(k) != current.get(k))
+        current = self.settings.run_defining()
+        differing = sorted(k for k in set(saved) | set(current) if k not in ("resume", "overwrite") and saved.get(k) != current.get(k))
         if differing:
             raise UsageError(f"cannot resume: settings differ from the checkpoint's ({', '.join(differing)}); use the same options or a new --out")
+        changed = differences(json.loads(checkpoint.get("identity", "{}")), self.identity)
+        if changed:
+            raise UsageError(f"cannot resume: this is not the run in the checkpoint ({'; '.join(changed)} differ); use the same inputs or a new --out")
         self._restore(checkpoint)
         lines = self.decisions_path.read_text(encoding="utf-8").splitlines() if self.decisions_path.exists() else []
         if len(lines) < self.state.decisions:

@@ -1,6 +1,7 @@
 """Settings of one compression run: command line over ``[tool.safecompress.compress]`` over defaults."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -29,10 +30,15 @@ class CompressSettings:
     seed: int = 0
     device: str = "auto"
     remedies: bool = True
+    overwrite: bool = False  # replace an earlier run's outputs in ``out`` (otherwise refused)
 
     def __post_init__(self) -> None:
+        for item in fields(self):
+            setattr(self, item.name, _checked(item.name, getattr(self, item.name), FIELD_KINDS[item.name]))
         if not 0.0 < self.density <= 1.0:
             raise UsageError(f"--density must be in (0, 1], got {self.density}")
+        if self.resume and self.overwrite:
+            raise UsageError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
         if self.candidates < 1:
             raise UsageError(f"--candidates must be ≥ 1, got {self.candidates}")
         if self.probe_steps < 0 or self.updates < 0 or self.final_checks < 0:
@@ -41,9 +47,15 @@ class CompressSettings:
             raise UsageError(f"--epochs must be ≥ 1, got {self.epochs}")
         if self.lambda_ < 0:
             raise UsageError(f"--lambda must be ≥ 0, got {self.lambda_}")
-        self.out = Path(self.out)
-        self.strategies = tuple(self.strategies)
+        if not 0.0 <= self.stop_fraction < 1.0:
+            raise UsageError(f"stop-fraction must be in [0, 1), got {self.stop_fraction}")
+        if self.seed < 0:
+            raise UsageError(f"--seed must be ≥ 0, got {self.seed}")
         from safecompress.sparse import GROWTH_RULES
+        from safecompress.sparse.allocation import DISTRIBUTIONS, INITS
+
+        if self.distribution not in DISTRIBUTIONS or self.init not in INITS:
+            raise UsageError(f"distribution must be one of {', '.join(DISTRIBUTIONS)} and init one of {', '.join(INITS)}")
 
         for text in self.strategies:
             growth, _, seed = text.partition(":")
@@ -62,13 +74,60 @@ class CompressSettings:
                 raise UsageError(f"[tool.safecompress.compress]: unknown setting {key!r}; known: {', '.join(sorted(n.rstrip('_') for n in names))}")
             values[name] = value
         values.update({k: v for k, v in cli.items() if v is not None and k in names})
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise UsageError(f"bad compress settings: {exc}") from None
+        return cls(**values)
+
+    def run_defining(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the one it continues."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("resume", "overwrite")}
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["out"] = str(self.out)
         data["strategies"] = list(self.strategies)
         return data
+
+
+# The type each setting must have in [tool.safecompress.compress] (TOML) or from the command line.
+FIELD_KINDS: dict[str, str] = {
+    "density": "number", "epochs": "optional count", "candidates": "count", "probe_steps": "count",
+    "lambda_": "number", "updates": "count", "stop_fraction": "number", "final_checks": "count",
+    "distribution": "string", "init": "string", "strategies": "strings", "vary_prune": "boolean",
+    "out": "path", "resume": "boolean", "seed": "count", "device": "string", "remedies": "boolean",
+    "overwrite": "boolean",
+}
+
+
+def _checked(name: str, value: Any, kind: str) -> Any:
+    """``value`` as ``kind``, or a usage error naming the setting and the type it needs.
+
+    Booleans are not numbers here (TOML ``density = true`` is a mistake, not 1.0), counts are whole,
+    numbers are finite: a NaN limit is a gate that can never fail.
+    """
+    label = name.rstrip("_").replace("_", "-")
+    if kind == "optional count" and value is None:
+        return None
+    if kind in ("count", "optional count"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        expected = "a whole number"
+    elif kind == "number":
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        expected = "a finite number"
+    elif kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        expected = "true or false"
+    elif kind == "string":
+        if isinstance(value, str) and value:
+            return value
+        expected = "a string"
+    elif kind == "path":
+        if isinstance(value, (str, Path)) and str(value):
+            return Path(value)
+        expected = "a path (string)"
+    else:  # strings
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        expected = "a list of strings"
+    raise UsageError(f"compress setting {label!r} must be {expected}, not {value!r}")

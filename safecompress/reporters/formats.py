@@ -7,6 +7,7 @@ from pathlib import Path
 
 from safecompress.fsutil import atomic_write_text, json_safe
 from safecompress.runner.reports import SessionResult, TestReport
+from safecompress.textsafe import printable, xml_safe
 
 
 def write_json(result: SessionResult, path: Path) -> None:
@@ -15,6 +16,15 @@ def write_json(result: SessionResult, path: Path) -> None:
 
 def _format_number(value: float) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _clean_xml(element: ET.Element) -> None:
+    """Strip characters XML 1.0 cannot carry from every attribute and text (ElementTree writes them
+    raw, and one ``\x01`` in a file name makes the whole report unreadable to CI)."""
+    for node in element.iter():
+        node.attrib = {key: xml_safe(value) for key, value in node.attrib.items()}
+        if node.text:
+            node.text = xml_safe(node.text)
 
 
 def write_junitxml(result: SessionResult, path: Path) -> None:
@@ -52,6 +62,7 @@ def write_junitxml(result: SessionResult, path: Path) -> None:
         ET.SubElement(case, "error", message=error).text = error
     root = ET.Element("testsuites")
     root.append(suite)
+    _clean_xml(root)
     ET.indent(root)
     atomic_write_text(path, '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
 
@@ -72,10 +83,11 @@ def render_markdown(result: SessionResult) -> str:
     lines = [f"## SafeCompress safety tests: `{model}`", "", f"**{result.summary_line()}** (exit code {result.exitstatus})", ""]
     lines += ["| | test | outcome | metrics | message |", "|---|---|---|---|---|"]
     for report in result.reports:
-        message = report.message.replace("|", "\\|").replace("\n", " ")[:200]
-        lines.append(f"| {_ICONS.get(report.outcome, '')} | `{report.nodeid}` | {report.outcome} | {key_metrics(report)} | {message} |")
+        message = printable(report.message.splitlines()[0] if report.message else "").replace("|", "\\|")[:200]
+        nodeid = printable(report.nodeid).replace("`", "'")
+        lines.append(f"| {_ICONS.get(report.outcome, '')} | `{nodeid}` | {report.outcome} | {key_metrics(report)} | {message} |")
     for error in result.collection_errors:
-        lines.append(f"| 💥 | collection | error | | {error} |")
+        lines.append(f"| 💥 | collection | error | | {printable(error).replace('|', chr(92) + '|')} |")
     return "\n".join(lines) + "\n"
 
 

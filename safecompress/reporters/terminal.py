@@ -9,6 +9,7 @@ from rich.table import Table
 from safecompress.hookspecs import hookimpl
 from safecompress.reporters.formats import key_metrics
 from safecompress.runner.reports import TestReport
+from safecompress.textsafe import markup_safe
 
 if TYPE_CHECKING:
     from safecompress.runner.session import SafetySession
@@ -24,7 +25,7 @@ class TerminalReporter:
     @hookimpl
     def safecompress_sessionstart(self, session: "SafetySession") -> None:
         if self.verbosity >= 0:
-            self.console.print(f"[bold]safecompress[/bold] session: root {session.config.rootdir}", highlight=False)
+            self.console.print(f"[bold]safecompress[/bold] session: root {markup_safe(session.config.rootdir)}", highlight=False)
 
     @hookimpl(trylast=True)
     def safecompress_collection_modifyitems(self, session: "SafetySession", items: list[Any]) -> None:
@@ -32,7 +33,7 @@ class TerminalReporter:
             deselected = f" ({len(session.deselected)} deselected)" if session.deselected else ""
             self.console.print(f"collected {len(items) + len(session.deselected)} items{deselected}", highlight=False)
         for error in session.collection_errors:
-            self.console.print(f"[red]ERROR collecting[/red] {error}", highlight=False)
+            self.console.print(f"[red]ERROR collecting[/red] {markup_safe(error)}", highlight=False)
 
     @hookimpl
     def safecompress_runtest_logreport(self, report: TestReport) -> None:
@@ -40,13 +41,13 @@ class TerminalReporter:
             return
         style = STYLES.get(report.outcome, "")
         label = report.outcome.upper()
-        line = f"[{style}]{label:<8}[/{style}] {report.nodeid}"
+        line = f"[{style}]{label:<8}[/{style}] {markup_safe(report.nodeid)}"
         metrics = key_metrics(report)
         if metrics:
-            line += f"  [dim]{metrics}[/dim]"
+            line += f"  [dim]{markup_safe(metrics)}[/dim]"
         self.console.print(line, highlight=False)
         if report.outcome in ("failed", "error", "skipped") and report.message:
-            self.console.print(f"         [{style}]{report.message.splitlines()[0]}[/{style}]", highlight=False)
+            self.console.print(f"         [{style}]{markup_safe(report.message.splitlines()[0])}[/{style}]", highlight=False)
         if self.verbosity > 0 and report.longrepr:
             self.console.print(report.longrepr, markup=False, highlight=False)
 
@@ -60,15 +61,15 @@ class TerminalReporter:
             for report in result.reports:
                 margin = report.margin
                 table.add_row(
-                    report.name,
+                    markup_safe(report.name),
                     f"[{STYLES.get(report.outcome, '')}]{report.outcome}[/]",
-                    report.cost,
-                    key_metrics(report, limit=3),
+                    markup_safe(report.cost),
+                    markup_safe(key_metrics(report, limit=3)),
                     "" if margin is None else f"{margin:+.3g}",
                 )
             self.console.print(table)
         session.pm.hook.safecompress_terminal_summary(session=session, console=self.console)
         if session.shouldstop:
-            self.console.print(session.shouldstop, highlight=False)
+            self.console.print(session.shouldstop, highlight=False, markup=False)
         color = "green" if exitstatus == 0 else ("yellow" if exitstatus == 5 else "red")
         self.console.print(f"[{color}]{result.summary_line()}[/{color}]", highlight=False)

@@ -32,7 +32,7 @@ def import_path(path: Path) -> types.ModuleType:
         sys.path.insert(0, parent)
     try:
         exec(code, module.__dict__)  # noqa: S102 - this is how a test file is imported
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() at import time is a broken file, not an exit code
         del sys.modules[name]
         raise CollectionError(f"cannot import {path}: {type(exc).__name__}: {exc}") from exc
     _MODULES[path] = module

@@ -19,9 +19,10 @@ from safecompress.config import Config
 from safecompress.errors import CollectionError, SafeCompressError, UsageError
 from safecompress.plugins import ConftestLoader, register_plugin_fixtures
 from safecompress.runner.collect import find_test_files
-from safecompress.runner.fixtures import FixtureManager, relpath
+from safecompress.runner.fixtures import FixtureLookupError, FixtureManager, relpath
 from safecompress.runner.items import TestItem
 from safecompress.runner.reports import SessionResult, TestReport
+from safecompress.textsafe import printable
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +113,23 @@ class SafetySession:
         self.items = items
         return items
 
+    def fixture_value(self, name: str) -> Any:
+        """A session-scoped fixture for a command (``data``, ``train_recipe``, ``model_factory``), seen
+        from the first test file; user code failing in it is a usage error naming the fixture."""
+        lookup = self.items[0].relpath if self.items else ""
+        try:
+            return self.fixtures.get_value(name, lookup, "session")
+        except (UsageError, KeyboardInterrupt):
+            raise
+        except FixtureLookupError as exc:
+            raise UsageError(str(exc)) from None
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's fixture code, not ours
+            raise UsageError(f"the {name} fixture raised {type(exc).__name__}: {_first_line(exc)}") from None
+
     # --- running ---------------------------------------------------------------------------------
     def set_model(self, model: Any, label: str = "model", info: Optional[dict[str, Any]] = None) -> None:
         """Make ``model`` the model under test; model-scoped fixtures are torn down and rebuilt."""
-        errors = self.fixtures.teardown("model")
-        for error in errors:
-            log.warning("teardown of a model-scoped fixture failed: %s", error)
+        self._report_teardown_errors(self.fixtures.teardown("model"), "model")
         self.model = model
         self.model_label = label
         self.model_info = dict(info or {})
@@ -164,6 +176,29 @@ class SafetySession:
             started=self.started,
         )
 
+    def _report_teardown_errors(self, errors: Sequence[BaseException], scope: str) -> bool:
+        """A fixture whose teardown raised is an error, as in pytest: it is reported against the
+        last test that ran (``when="teardown"``), so the run ends red and reporters show it."""
+        for error in errors:
+            last = self.reports[-1] if self.reports else None
+            report = TestReport(
+                nodeid=last.nodeid if last else f"<{scope}-scoped fixtures>",
+                outcome="error",
+                when="teardown",
+                message=f"error in teardown of a {scope}-scoped fixture: {_first_line(error)}",
+                longrepr="".join(traceback.format_exception(error)),
+                cost=last.cost if last else "cheap",
+                model_label=self.model_label,
+            )
+            self.reports.append(report)
+            self.pm.hook.safecompress_runtest_logreport(report=report)
+        return bool(errors)
+
+    def teardown_fixtures(self) -> bool:
+        """Finish every fixture (session scope included); teardown errors become error reports.
+        Returns whether there were any."""
+        return self._report_teardown_errors(self.fixtures.teardown_all(), "session")
+
     def close(self) -> list[BaseException]:
         errors = self.fixtures.teardown_all()
         self._tmpdir.cleanup()
@@ -184,7 +219,10 @@ def wrap_session(config: Config, body: Callable[[SafetySession], Optional[int]],
         session.start()
         started = True
         chosen = body(session)
+        teardown_failed = session.teardown_fixtures()
         status = session.exitstatus() if chosen is None else chosen
+        if teardown_failed and status == ExitCode.OK:
+            status = ExitCode.TESTS_FAILED
     except UsageError as exc:
         status = ExitCode.USAGE_ERROR
         _say(console, f"ERROR: {exc}")
@@ -194,11 +232,14 @@ def wrap_session(config: Config, body: Callable[[SafetySession], Optional[int]],
     except SafeCompressError as exc:
         status = ExitCode.INTERRUPTED if isinstance(exc, CollectionError) else ExitCode.USAGE_ERROR
         _say(console, f"ERROR: {exc}")
+    except SystemExit as exc:  # sys.exit() in a conftest, fixture or factory must not pass a gate
+        status = ExitCode.USAGE_ERROR
+        _say(console, f"ERROR: user code (a conftest, fixture or --arch factory) called sys.exit({exc.code!r}); the run was stopped")
     except Exception as exc:  # noqa: BLE001 - the whole point: one line, exit 3
         status = ExitCode.INTERNAL_ERROR
         _say(console, f"INTERNAL ERROR: {type(exc).__name__}: {exc}")
-        if config.verbosity > 0:
-            _say(console, traceback.format_exc())
+        if config.verbosity > 0 and console is not None:
+            console.print(traceback.format_exc(), markup=False, highlight=False)
     finally:
         if started:
             try:
@@ -215,7 +256,13 @@ def wrap_session(config: Config, body: Callable[[SafetySession], Optional[int]],
 
 
 def _say(console: Any, text: str) -> None:
+    """One line for the user: control characters from file names or user messages are escaped."""
     if console is not None:
-        console.print(text, markup=False, highlight=False)
+        console.print(printable(text), markup=False, highlight=False)
     else:
-        log.error(text)
+        log.error(printable(text))
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -12,6 +12,7 @@ from safecompress.sparse.artifact import (
     export_state_dict,
     is_sparse_artifact,
     load_sparse_artifact,
+    read_artifact_metadata,
     save_sparse_artifact,
 )
 from safecompress.sparse.engine import Snapshot, SparseEngine
@@ -40,5 +41,6 @@ __all__ = [
     "is_sparse_artifact",
     "layer_counts",
     "load_sparse_artifact",
+    "read_artifact_metadata",
     "save_sparse_artifact",
 ]

@@ -15,7 +15,6 @@ KB: the information minimum up to the header. Loading rebuilds an ordinary dense
 """
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -28,11 +27,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from safecompress.fsutil import atomic_path
 from safecompress.sparse.layers import find_maskable, unwrap_model
 
 FORMAT = "safecompress.sparse"
 FORMAT_VERSION = "1"
-TRUSTED_ARCH_PREFIXES = ("safecompress.", "torchvision.models.")
 _MAX_HEADER = 100 * 1024 * 1024
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -134,7 +133,8 @@ def save_sparse_artifact(
         "crc32": _crc32(tensors),
     }
     path = os.fspath(path)
-    save_file(tensors, path, metadata=metadata)
+    with atomic_path(path) as tmp:  # a kill mid-write leaves the previous artifact, never half a file
+        save_file(tensors, os.fspath(tmp), metadata=metadata)
     mask_bits = sum(math.prod(v["shape"]) for v in layers.values())
     kept_bytes = sum(tensors[f"values/{n}"].nbytes for n in layers)
     rest = sum(t.nbytes for k, t in tensors.items() if k.startswith("dense/"))
@@ -159,32 +159,23 @@ def load_sparse_artifact(
     path: PathLike,
     model_factory: Callable[..., nn.Module] | nn.Module | None = None,
     *,
-    trust_arch: bool = False,
+    architectures: Mapping[str, Callable[..., Any]] | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Load an artifact into a dense module bit-exactly; returns ``(model, metadata)``.
 
-    ``model_factory`` is a module to fill, or a callable called with the stored ``arch_kwargs``;
-    without it the stored ``arch`` reference is used: ``torchvision:NAME`` (built without weights),
-    or ``module:factory`` for modules under :data:`TRUSTED_ARCH_PREFIXES` only unless
-    ``trust_arch=True`` (importing names a file chose is running code the file chose). Raises :class:`SparseArtifactError` for anything unreadable or mismatched.
+    ``model_factory`` is a module to fill, or a callable called with the stored ``arch_kwargs``
+    (the caller's own code). Without it the stored ``arch`` is looked up in ``architectures``
+    (default: the built-in registry of :mod:`safecompress.architectures`) or as
+    ``torchvision:NAME``: a file never chooses code outside that registry. Every declared shape is
+    checked against the model before anything is unpacked. Raises :class:`SparseArtifactError` for
+    anything unreadable, unregistered or mismatched.
     """
     path = os.fspath(path)
     metadata, tensors = _read(path)
-    state = _dense_state(path, metadata, tensors)
-    model = _build_model(path, metadata, model_factory, trust_arch)
+    model = _build_model(path, metadata, tensors, model_factory, architectures)
     target = unwrap_model(model)
-    expected = set(target.state_dict())
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unexpected:
-        raise SparseArtifactError(
-            f"{path}: artifact does not fit {type(target).__name__}: missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
-    for key, value in target.state_dict().items():
-        if tuple(value.shape) != tuple(state[key].shape):
-            raise SparseArtifactError(
-                f"{path}: {key!r} has shape {tuple(state[key].shape)} in the artifact, {tuple(value.shape)} in the model"
-            )
-    target.load_state_dict(state)
+    _check_declared_shapes(path, metadata, tensors, target.state_dict())
+    target.load_state_dict(_dense_state(path, metadata, tensors))
     return model, metadata
 
 
@@ -192,12 +183,13 @@ def export_state_dict(model: nn.Module, path: PathLike) -> str:
     """Plain dense state dict for users who want an ordinary model (``.safetensors`` or ``torch.save``)."""
     path = os.fspath(path)
     state = {k: v.detach().cpu().contiguous().clone() for k, v in unwrap_model(model).state_dict().items()}
-    if path.endswith(".safetensors"):
-        from safetensors.torch import save_file
+    with atomic_path(path) as tmp:  # never a 0-byte export, never through a planted symlink
+        if path.endswith(".safetensors"):
+            from safetensors.torch import save_file
 
-        save_file(state, path)
-    else:
-        torch.save(state, path)
+            save_file(state, os.fspath(tmp))
+        else:
+            torch.save(state, tmp)
     return path
 
 
@@ -208,7 +200,8 @@ def export_program(model: nn.Module, path: PathLike, example_inputs: tuple[Any, 
     """
     model = unwrap_model(model).eval()
     program = torch.export.export(model, tuple(example_inputs))
-    torch.export.save(program, os.fspath(path))
+    with atomic_path(path) as tmp:
+        torch.export.save(program, os.fspath(tmp))
     return os.fspath(path)
 
 
@@ -227,6 +220,19 @@ def _crc32(tensors: Mapping[str, torch.Tensor]) -> str:
     return f"{crc:08x}"
 
 
+def read_artifact_metadata(path: PathLike) -> dict[str, Any]:
+    """The validated metadata of an artifact, from its header alone (no tensor is read)."""
+    from safetensors import safe_open
+
+    path = os.fspath(path)
+    try:
+        with safe_open(path, framework="pt") as f:
+            raw = f.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types, OSError and others
+        raise SparseArtifactError(f"{path}: not a readable safetensors file ({_first_line(exc)})") from None
+    return _parse_metadata(path, raw)
+
+
 def _read(path: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     from safetensors import safe_open
 
@@ -238,12 +244,17 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own error types, OSError and others
         raise SparseArtifactError(f"{path}: not a readable safetensors file ({_first_line(exc)})") from None
+    metadata = _parse_metadata(path, raw)
+    if raw.get("crc32") != _crc32(tensors):
+        raise SparseArtifactError(f"{path}: checksum mismatch, the file is corrupt")
+    return metadata, tensors
+
+
+def _parse_metadata(path: str, raw: Mapping[str, str]) -> dict[str, Any]:
     if raw.get("format") != FORMAT:
         raise SparseArtifactError(f"{path}: not a safecompress sparse artifact (format {raw.get('format')!r})")
     if raw.get("format_version") != FORMAT_VERSION:
         raise SparseArtifactError(f"{path}: unsupported artifact version {raw.get('format_version')!r}")
-    if raw.get("crc32") != _crc32(tensors):
-        raise SparseArtifactError(f"{path}: checksum mismatch, the file is corrupt")
     try:
         metadata = {
             "format_version": raw["format_version"],
@@ -258,7 +269,30 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         }
     except (KeyError, ValueError) as exc:
         raise SparseArtifactError(f"{path}: bad artifact metadata ({_first_line(exc)})") from None
-    return metadata, tensors
+    problem = _metadata_problem(metadata)
+    if problem:
+        raise SparseArtifactError(f"{path}: bad artifact metadata ({problem})")
+    return metadata
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _metadata_problem(metadata: Mapping[str, Any]) -> str:
+    """What is malformed in the parsed metadata ("" when nothing): it is read before any use."""
+    if not isinstance(metadata["arch"], str):
+        return "arch is not a string"
+    for key in ("arch_kwargs", "layers", "aliases", "extra"):
+        if not isinstance(metadata[key], dict):
+            return f"{key} is not a JSON object"
+    for name, info in metadata["layers"].items():
+        shape = info.get("shape") if isinstance(info, dict) else None
+        if not (isinstance(shape, list) and all(_is_count(n) for n in shape) and _is_count(info.get("nnz"))):
+            return f"layer {name!r} needs a shape of non-negative integers and an nnz count"
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata["aliases"].items()):
+        return "aliases must map names to names"
+    return ""
 
 
 def _dense_state(path: str, metadata: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -282,46 +316,64 @@ def _dense_state(path: str, metadata: Mapping[str, Any], tensors: Mapping[str, t
     return state
 
 
+def _declared_shapes(metadata: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    """The state-dict shapes the artifact claims, read from its header alone."""
+    shapes = {k.removeprefix("dense/"): tuple(v.shape) for k, v in tensors.items() if k.startswith("dense/")}
+    shapes.update({name: tuple(info["shape"]) for name, info in metadata["layers"].items()})
+    for key, owner in metadata["aliases"].items():
+        if owner in shapes:
+            shapes[key] = shapes[owner]
+    return shapes
+
+
+def _check_declared_shapes(path: str, metadata: Mapping[str, Any], tensors: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> None:
+    """The artifact must describe exactly ``expected`` (a state dict, possibly on the meta device)
+    before a single layer is unpacked: a header may declare any size, the model fixes the real one."""
+    declared = _declared_shapes(metadata, tensors)
+    missing, unexpected = sorted(set(expected) - set(declared)), sorted(set(declared) - set(expected))
+    if missing or unexpected:
+        raise SparseArtifactError(f"{path}: artifact does not fit the architecture: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for key, value in expected.items():
+        if tuple(value.shape) != declared[key]:
+            raise SparseArtifactError(f"{path}: {key!r} has shape {declared[key]} in the artifact, {tuple(value.shape)} in the model")
+
+
 def _build_model(
-    path: str, metadata: Mapping[str, Any], factory: Callable[..., nn.Module] | nn.Module | None, trust_arch: bool
+    path: str,
+    metadata: Mapping[str, Any],
+    tensors: Mapping[str, torch.Tensor],
+    factory: Callable[..., nn.Module] | nn.Module | None,
+    architectures: Mapping[str, Callable[..., Any]] | None,
 ) -> nn.Module:
     if isinstance(factory, nn.Module):
         return factory
-    kwargs = metadata["arch_kwargs"]
-    if factory is None:
-        ref = metadata["arch"]
-        if not ref:
-            raise SparseArtifactError(f"{path}: the artifact names no architecture; pass model_factory")
-        factory = _resolve_arch(path, ref, trust_arch)
-    model = factory(**kwargs)
+    if factory is not None:
+        return _as_module(path, factory(**metadata["arch_kwargs"]))
+    from safecompress.architectures import ArchitectureError, builtin_architectures, resolve_recorded
+
+    ref = metadata["arch"]
+    if not ref:
+        raise SparseArtifactError(f"{path}: the artifact names no architecture; pass --arch (model_factory in Python)")
+    try:
+        build = resolve_recorded(ref, metadata["arch_kwargs"], builtin_architectures() if architectures is None else architectures)
+    except ArchitectureError as exc:
+        raise SparseArtifactError(f"{path}: {exc}; to load it, pass --arch with an architecture you trust (and --num-classes N)") from None
+    try:  # shapes first, on the meta device: recorded arguments must not make us allocate a huge model
+        with torch.device("meta"):
+            probe = _as_module(path, build())
+    except SparseArtifactError:
+        raise
+    except Exception:  # noqa: BLE001 - a factory without meta support is checked after the real build
+        probe = None
+    if probe is not None:
+        _check_declared_shapes(path, metadata, tensors, unwrap_model(probe).state_dict())
+    return _as_module(path, build())
+
+
+def _as_module(path: str, model: Any) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise SparseArtifactError(f"{path}: the model factory returned {type(model).__name__}, not a torch module")
     return model
-
-
-def _resolve_arch(path: str, ref: str, trust_arch: bool) -> Callable[..., nn.Module]:
-    module_name, _, attr = ref.partition(":")
-    if not module_name or not attr:
-        raise SparseArtifactError(f"{path}: architecture reference {ref!r} is not 'module:factory'")
-    if module_name == "torchvision":  # the project's shorthand, e.g. "torchvision:resnet18"
-        import torchvision.models
-
-        if attr not in torchvision.models.list_models():
-            raise SparseArtifactError(f"{path}: unknown torchvision architecture {attr!r}")
-        return lambda **kwargs: torchvision.models.get_model(attr, weights=None, **kwargs)
-    if not trust_arch and not (module_name + ".").startswith(TRUSTED_ARCH_PREFIXES):
-        raise SparseArtifactError(
-            f"{path}: refusing to import architecture {ref!r} named by the file; pass trust_arch=True or model_factory"
-        )
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise SparseArtifactError(f"{path}: cannot import architecture {ref!r} ({_first_line(exc)})") from None
-    if not callable(obj):
-        raise SparseArtifactError(f"{path}: architecture {ref!r} is not callable")
-    return obj
 
 
 def _first_line(exc: BaseException) -> str:

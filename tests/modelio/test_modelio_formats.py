@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import types
 
 import pluggy
 import pytest
@@ -138,36 +137,26 @@ def test_plugin_manager_dispatch(cnn, tmp_path):
     assert same_weights(cnn, load_model(path, arch=ARCH, plugin_manager=manager))
 
 
-def write_fake_sparse_artifact(path):
-    from safetensors.torch import save_file
+def test_sparse_artifact_takes_the_users_arch_with_the_recorded_kwargs(tmp_path):
+    from safecompress.sparse import save_sparse_artifact
 
-    save_file({"w": torch.zeros(2)}, str(path), metadata={"format": "safecompress.sparse"})
-    return path
-
-
-def test_sparse_artifact_is_delegated_with_a_factory_taking_arch_kwargs(tmp_path, monkeypatch):
-    path = write_fake_sparse_artifact(tmp_path / "sparse.safetensors")
-    seen = {}
-
-    def load_sparse_artifact(p, model_factory=None, *, trust_arch=False):
-        seen["path"], seen["trust_arch"] = p, trust_arch
-        seen["model"] = model_factory(num_classes=3, image_size=28)  # what the artifact recorded
-        return seen["model"], {"format": "safecompress.sparse"}
-
-    fake = types.ModuleType("safecompress.sparse")
-    fake.load_sparse_artifact = load_sparse_artifact
-    monkeypatch.setitem(sys.modules, "safecompress.sparse", fake)
+    path = tmp_path / "sparse.safetensors"
+    save_sparse_artifact(small_cnn(num_classes=3, width=8), path, arch="mine:unregistered", arch_kwargs={"num_classes": 3, "width": 8})
     assert detect_format(path) == "sparse"
-    model = load_model(path, arch=ARCH, num_classes=4)
-    assert seen["path"] == path and model is seen["model"] and seen["trust_arch"] is False
-    assert model.classifier[-1].out_features == 4  # --num-classes wins over the recorded value
+    model = load_model(path, arch=ARCH)  # the user's --arch gets what the artifact recorded
+    assert model.classifier[-1].out_features == 3 and model.features[0].out_channels == 8
 
 
-def test_sparse_artifact_without_the_sparse_engine(tmp_path, monkeypatch):
-    path = write_fake_sparse_artifact(tmp_path / "sparse.safetensors")
-    monkeypatch.setitem(sys.modules, "safecompress.sparse", types.ModuleType("safecompress.sparse"))
-    with pytest.raises(UsageError, match="sparse artifact"):
-        load_model(path)
+def test_sparse_artifact_with_another_num_classes_is_refused(tmp_path):
+    from safecompress.sparse import save_sparse_artifact
+
+    path = tmp_path / "sparse.safetensors"
+    save_sparse_artifact(small_cnn(num_classes=3), path, arch=ARCH, arch_kwargs={"num_classes": 3})
+    with pytest.raises(UsageError, match="compressed with num_classes=3, but --num-classes 4 was given"):
+        load_model(path, num_classes=4)
+    with pytest.raises(UsageError, match="num_classes=3, but --num-classes 4"):
+        load_model(path, arch=ARCH, num_classes=4)
+    assert load_model(path, num_classes=3).classifier[-1].out_features == 3
 
 
 def test_real_sparse_artifact_round_trip(cnn, tmp_path):
