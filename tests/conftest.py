@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Callable
@@ -49,6 +51,18 @@ class Project:
         finally:
             os.chdir(previous)
 
+    def pytest(self, *args: str, timeout: int = 300) -> "subprocess.CompletedProcess[str]":
+        """``python -m pytest ARGS`` in the project (the bridge runs there), no plugin autoload."""
+        env = {**os.environ, "SAFECOMPRESS_DISABLE_PLUGIN_AUTOLOAD": "1", "HF_HUB_OFFLINE": "1"}
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+        return subprocess.run(command, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def cli(self, *args: str, timeout: int = 300) -> "subprocess.CompletedProcess[str]":
+        """``python -m safecompress ARGS`` in a fresh process: for inputs that could hang or kill one."""
+        env = {**os.environ, "SAFECOMPRESS_DISABLE_PLUGIN_AUTOLOAD": "1", "HF_HUB_OFFLINE": "1"}
+        command = [sys.executable, "-m", "safecompress", *args]
+        return subprocess.run(command, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
@@ -67,3 +81,37 @@ def make_project(tmp_path: Path) -> Callable[[str], Project]:
         return Project(root)
 
     return make
+
+
+BARE_SAFETY_TEST = '''
+def test_model_loaded(model, record):
+    record.metric("parameters", sum(p.numel() for p in model.parameters()))
+'''
+
+
+@pytest.fixture
+def bare_project(make_project: Callable[[str], Project]) -> Project:
+    """A project with no model_factory fixture: whatever a model file names is all there is to go on."""
+    project = make_project("bare")
+    project.write("pyproject.toml", '[tool.safecompress]\ntests = ["safety_tests"]\ndata = "fashion-mnist-embedded"\n')
+    project.write("safety_tests/test_loaded.py", BARE_SAFETY_TEST)
+    return project
+
+
+def _one_line_error(output: str) -> str:
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, output
+    return errors[0]
+
+
+@pytest.fixture
+def one_line_error() -> Callable[[str], str]:
+    """The output's ERROR line; asserts there is exactly one and no traceback."""
+    return _one_line_error
+
+
+@pytest.fixture
+def marker(tmp_path: Path) -> Path:
+    """A file that exists only if a payload ran."""
+    return tmp_path / "PAYLOAD_RAN"
