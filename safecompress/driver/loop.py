@@ -469,7 +469,7 @@ class CompressionLoop:
             raise UsageError(f"cannot resume: settings differ from the checkpoint's ({', '.join(differing)}); use the same options or a new --out")
         changed = differences(json.loads(checkpoint.get("identity", "{}")), self.identity)
         if changed:
-            raise UsageError(f"cannot resume: this is not the run in the checkpoint ({'; '.join(changed)} differ); use the same inputs or a new --out")
+            raise UsageError(f"cannot resume: this is not the run in the checkpoint, which differs in {'; '.join(changed)}; use the same inputs or a new --out")
         self._restore(checkpoint)
         lines = self.decisions_path.read_text(encoding="utf-8").splitlines() if self.decisions_path.exists() else []
         if len(lines) < self.state.decisions:

@@ -15,7 +15,6 @@ import torch
 from conftest import QUICK
 from tests_support import digests, run_in
 
-from safecompress.fsutil import append_line
 from safecompress.models import small_cnn
 from safecompress.sparse import export_state_dict
 
@@ -131,6 +130,8 @@ def test_exports_are_atomic_and_never_follow_a_symlink(tmp_path, monkeypatch):
 
 
 def test_the_decision_log_is_never_written_through_a_symlink(tmp_path):
+    from safecompress.fsutil import append_line
+
     target = tmp_path / "elsewhere.txt"
     target.write_text("keep me")
     (tmp_path / "decisions.jsonl").symlink_to(target)
