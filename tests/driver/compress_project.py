@@ -41,6 +41,24 @@ def test_member_entropy(model, data, device, record, thresholds):
 '''
 
 
+# A short run of the tiny project: a few seconds on two CPU cores.
+QUICK = ("--arch", "safecompress.models:small_cnn", "--num-classes", "10", "--updates", "3", "--epochs", "3", "-q")
+
+
+def run_in(root: Path, *args: str) -> int:
+    """``safecompress ARGS`` run in-process from ``root``; returns the exit code."""
+    import os
+
+    from safecompress.cli import main
+
+    previous = Path.cwd()
+    os.chdir(root)
+    try:
+        return main(list(args))
+    finally:
+        os.chdir(previous)
+
+
 def make_compress_project(root: Path, entropy_min: float = 0.9) -> Path:
     """Write the project and a trained parent; return the parent's path."""
     import torch
@@ -78,17 +96,8 @@ def test_red(record):
 def compress_with_plugin_remedy(root: Path, plugin_source: str, remedy: str) -> int:
     """The tiny project plus a conftest-registered remedy (``plugin_source``) that an always-red test
     declares; a short compress run (3 updates, 4 epochs) into ``root/out``. Returns the exit code."""
-    import os
-
-    from safecompress.cli import main
-
     make_compress_project(root)
     with (root / "conftest.py").open("a") as handle:
         handle.write(plugin_source)
     (root / "safety_tests" / "test_red.py").write_text(ALWAYS_RED.format(remedy=remedy))
-    previous = Path.cwd()
-    os.chdir(root)
-    try:
-        return main(["compress", "parent.pt", "--arch", "safecompress.models:small_cnn", "--num-classes", "10", "--out", "out", "-q", "--updates", "3", "--epochs", "4"])
-    finally:
-        os.chdir(previous)
+    return run_in(root, "compress", "parent.pt", "--arch", "safecompress.models:small_cnn", "--num-classes", "10", "--out", "out", "-q", "--updates", "3", "--epochs", "4")

@@ -6,21 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-
-from safecompress.cli import main
+from compress_project import run_in
 
 pytestmark = pytest.mark.slow
 
 ARCH = ("--arch", "safecompress.models:small_cnn", "--num-classes", "10")
-
-
-def run_in(root: Path, *args: str) -> int:
-    previous = Path.cwd()
-    os.chdir(root)
-    try:
-        return main(list(args))
-    finally:
-        os.chdir(previous)
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,12 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "driver"))
-from compress_project import make_compress_project  # noqa: E402
-
-QUICK = ("--arch", "safecompress.models:small_cnn", "--num-classes", "10", "--updates", "3", "--epochs", "3", "-q")
+from compress_project import QUICK, make_compress_project, run_in  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project whose ``out/`` holds a complete compress run; tests must not modify it."""
-    from tests_support import run_in
-
     root = tmp_path_factory.mktemp("finished")
     make_compress_project(root)
     assert run_in(root, "compress", "parent.pt", "--out", "out", *QUICK) in (0, 1)

@@ -2,6 +2,7 @@
 and never through a planted symlink, and --resume continues only the run it checkpointed."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -12,8 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import QUICK
-from tests_support import digests, run_in
+from compress_project import QUICK, run_in
 
 from safecompress.models import small_cnn
 from safecompress.sparse import export_state_dict
@@ -22,6 +22,11 @@ pytestmark = pytest.mark.slow
 
 # Long enough to be killed mid-run: a few seconds per update on two CPU cores.
 LONGER = ("--arch", "safecompress.models:small_cnn", "--num-classes", "10", "--updates", "8", "--epochs", "40", "-q")
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file in ``folder``: what 'intact' means."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def copy_of(finished_run: Path, tmp_path: Path) -> Path:
