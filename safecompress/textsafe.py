@@ -35,3 +35,9 @@ def markup_safe(text: object) -> str:
 def xml_safe(text: object) -> str:
     """``text`` without the characters XML 1.0 forbids (ElementTree would write them raw)."""
     return _XML_ILLEGAL.sub("", str(text))
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (its type's name when it has none)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -22,14 +22,16 @@ from safecompress.fsutil import atomic_write_text, json_safe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from safecompress.cli import whole_number
+
     parser.add_argument("what", choices=("sparse", "attacks", "compress"), help="which benchmark")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the raw results as JSON (compress: rewritten after every run)")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the README table as Markdown")
     parser.add_argument("--quick", action="store_true", help="a shorter run (sparse, attacks: about a minute; compress: under 10 minutes on 2 CPU cores)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median is reported")
+    parser.add_argument("--repeats", type=whole_number(1), default=5, help="runs per measurement; the median is reported")
     parser.add_argument("--seeds", metavar="N|LIST", help="compress: number of seeds (3 → 0,1,2) or a comma-separated list (default 3; --quick 1)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); recorded in the results")
+    parser.add_argument("--threads", type=whole_number(1), help="torch CPU threads (default: torch's choice); recorded in the results")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON", help="compress: pool the --json results of runs over disjoint seeds (no training); write with --json/--markdown")
 
 
@@ -49,7 +51,12 @@ def read_results(path: Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
+    from safecompress.fsutil import require_writable_file
     from safecompress.inference import resolve_device
+
+    for option, path in (("--json", args.json), ("--markdown", args.markdown)):
+        if path is not None:  # a benchmark runs for up to an hour: find a bad target now
+            require_writable_file(path, option)
 
     if getattr(args, "threads", None):
         import torch

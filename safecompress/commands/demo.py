@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         from safecompress.modelio import save_model
         from safecompress.training import fit
 
-        prepare_output_folder(settings.out, resume=False, overwrite=settings.overwrite, names=(*RUN_OUTPUTS, DENSE_PARENT))
+        prepare_output_folder(settings.out, resume=False, overwrite=settings.overwrite, names=(*RUN_OUTPUTS, DENSE_PARENT), resumable=False)
         session.collect()
         data = session.fixture_value("data")
         recipe = recipe_for(session)

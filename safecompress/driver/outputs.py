@@ -35,8 +35,9 @@ def earlier_outputs(out: Path, names: Iterable[str] = RUN_OUTPUTS) -> list[Path]
     )
 
 
-def prepare_output_folder(out: Path, *, resume: bool, overwrite: bool, names: Iterable[str] = RUN_OUTPUTS) -> None:
-    """Make ``out`` ready for a run, or refuse it with one line; see the module docstring."""
+def prepare_output_folder(out: Path, *, resume: bool, overwrite: bool, names: Iterable[str] = RUN_OUTPUTS, resumable: bool = True) -> None:
+    """Make ``out`` ready for a run, or refuse it with one line; see the module docstring.
+    ``resumable`` says whether the refusal may suggest ``--resume`` (the demo has none)."""
     names = tuple(names)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
@@ -48,9 +49,8 @@ def prepare_output_folder(out: Path, *, resume: bool, overwrite: bool, names: It
     found = earlier_outputs(out, names)
     if found and not overwrite:
         shown = ", ".join(p.name for p in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-        raise UsageError(
-            f"--out {out} holds an earlier run ({shown}): pass --resume to continue it, --overwrite to replace it, or another --out"
-        )
+        choices = "pass --resume to continue it, --overwrite to replace it," if resumable else "pass --overwrite to replace it"
+        raise UsageError(f"--out {out} holds an earlier run ({shown}): {choices} or another --out")
     require_writable_dir(out, "--out")
     for path in found:
         path.unlink()

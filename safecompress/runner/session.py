@@ -22,7 +22,7 @@ from safecompress.runner.collect import find_test_files
 from safecompress.runner.fixtures import FixtureLookupError, FixtureManager, relpath
 from safecompress.runner.items import TestItem
 from safecompress.runner.reports import SessionResult, TestReport
-from safecompress.textsafe import printable
+from safecompress.textsafe import first_line, printable
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class SafetySession:
         except FixtureLookupError as exc:
             raise UsageError(str(exc)) from None
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's fixture code, not ours
-            raise UsageError(f"the {name} fixture raised {type(exc).__name__}: {_first_line(exc)}") from None
+            raise UsageError(f"the {name} fixture raised {type(exc).__name__}: {first_line(exc)}") from None
 
     # --- running ---------------------------------------------------------------------------------
     def set_model(self, model: Any, label: str = "model", info: Optional[dict[str, Any]] = None) -> None:
@@ -185,7 +185,7 @@ class SafetySession:
                 nodeid=last.nodeid if last else f"<{scope}-scoped fixtures>",
                 outcome="error",
                 when="teardown",
-                message=f"error in teardown of a {scope}-scoped fixture: {_first_line(error)}",
+                message=f"error in teardown of a {scope}-scoped fixture: {first_line(error)}",
                 longrepr="".join(traceback.format_exception(error)),
                 cost=last.cost if last else "cheap",
                 model_label=self.model_label,
@@ -262,7 +262,3 @@ def _say(console: Any, text: str) -> None:
     else:
         log.error(printable(text))
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

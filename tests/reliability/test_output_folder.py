@@ -143,3 +143,16 @@ def test_the_decision_log_is_never_written_through_a_symlink(tmp_path):
     with pytest.raises(OSError):
         append_line(tmp_path / "decisions.jsonl", "{}")
     assert target.read_text() == "keep me"
+
+
+def test_the_demo_refuses_to_replace_an_earlier_demo(tmp_path, capsys, one_line_error):
+    from safecompress.cli import main
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "report.json").write_text("{}")
+    repository = Path(__file__).resolve().parents[2]
+    assert main(["demo", "--out", str(out), "--rootdir", str(repository), "-q"]) == 4
+    line = one_line_error(capsys.readouterr().out)
+    assert "--overwrite" in line and "--resume" not in line
+    assert (out / "report.json").read_text() == "{}"
