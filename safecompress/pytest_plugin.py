@@ -133,9 +133,8 @@ class SafetyModule(pytest.File):
         except SafeCompressError as exc:
             raise self.CollectError(str(exc)) from None
         module = __import__("sys").modules.get(items[0].function.__module__) if items else None
-        if module is not None and not getattr(module, "__safecompress_fixtures_parsed__", False):
-            session.fixtures.parse_namespace(module, baseid=relpath(self.path, session.config.rootdir), rank=3)
-            module.__safecompress_fixtures_parsed__ = True
+        if module is not None:
+            session.fixtures.parse_namespace_once(module, baseid=relpath(self.path, session.config.rootdir), rank=3)
         for item in items:
             yield SafetyItem.from_parent(self, name=item.name, safety_item=item)
 

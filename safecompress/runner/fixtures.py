@@ -96,6 +96,7 @@ class FixtureManager:
         self._defs: dict[str, list[FixtureDef]] = {}
         self._counter = 0
         self._caches: dict[str, dict[FixtureDef, _Cached]] = {scope: {} for scope in SCOPES}
+        self._parsed: list[Any] = []  # namespaces already parsed by this manager (kept by identity)
 
     # --- definitions -------------------------------------------------------------------------
     def add(self, func: Callable[..., Any], *, name: str | None = None, scope: str = "test", baseid: str = "", rank: int = 1) -> FixtureDef:
@@ -116,6 +117,14 @@ class FixtureManager:
                 self.add(obj, name=spec.name or attr, scope=spec.scope, baseid=baseid, rank=rank)
                 found += 1
         return found
+
+    def parse_namespace_once(self, namespace: Any, baseid: str, rank: int) -> int:
+        """:meth:`parse_namespace`, unless this manager has parsed ``namespace`` already (a test
+        module holding several tests); the memory is this manager's, never the module's."""
+        if any(seen is namespace for seen in self._parsed):
+            return 0
+        self._parsed.append(namespace)
+        return self.parse_namespace(namespace, baseid, rank)
 
     def lookup(self, name: str, path: str) -> FixtureDef:
         candidates = [d for d in self._defs.get(name, []) if d.visible_from(path)]

@@ -1,4 +1,9 @@
-"""Import test files and conftests once per process, with graded asserts compiled in."""
+"""Import test files and conftests with graded asserts compiled in.
+
+Every call executes the file anew: a second session in the same process (the benchmark opens one
+per seed) sees the files as they are now, with their own fixtures. Callers import each file once
+per session (the conftest loader and collection keep what they imported).
+"""
 from __future__ import annotations
 
 import hashlib
@@ -9,14 +14,9 @@ from pathlib import Path
 from safecompress.errors import CollectionError
 from safecompress.runner import rewrite
 
-_MODULES: dict[Path, types.ModuleType] = {}
-
-
 def import_path(path: Path) -> types.ModuleType:
-    """Import ``path`` under a unique module name; the same file is only ever executed once."""
+    """Import ``path`` under a unique module name (replacing an earlier import of the same file)."""
     path = path.resolve()
-    if path in _MODULES:
-        return _MODULES[path]
     digest = hashlib.sha1(str(path.parent).encode()).hexdigest()[:8]
     name = f"safecompress_tests_{digest}.{path.stem}"
     module = types.ModuleType(name)
@@ -35,5 +35,4 @@ def import_path(path: Path) -> types.ModuleType:
     except (Exception, SystemExit) as exc:  # sys.exit() at import time is a broken file, not an exit code
         del sys.modules[name]
         raise CollectionError(f"cannot import {path}: {type(exc).__name__}: {exc}") from exc
-    _MODULES[path] = module
     return module

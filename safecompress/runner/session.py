@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 import tempfile
 import time
 import traceback
@@ -105,10 +106,9 @@ class SafetySession:
             except (CollectionError, UsageError) as exc:
                 self.collection_errors.append(str(exc))
         for item in items:  # fixtures defined in the test module itself are visible only there
-            module = __import__("sys").modules.get(item.function.__module__)
-            if module is not None and not getattr(module, "__safecompress_fixtures_parsed__", False):
-                self.fixtures.parse_namespace(module, baseid=relpath(item.path, self.config.rootdir), rank=3)
-                module.__safecompress_fixtures_parsed__ = True
+            module = sys.modules.get(item.function.__module__)
+            if module is not None:
+                self.fixtures.parse_namespace_once(module, baseid=relpath(item.path, self.config.rootdir), rank=3)
         self.pm.hook.safecompress_collection_modifyitems(session=self, config=self.config, items=items)
         self.items = items
         return items
