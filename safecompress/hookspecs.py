@@ -30,7 +30,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def safecompress_addoption(parser: "argparse.ArgumentParser", command: str) -> None:
     """Add command-line options to ``command`` (``test``, ``compress``, ``audit``...).
 
-    Values end up in ``config.option``; the same keys may be set in ``[tool.safecompress]``.
+    Values end up in ``config.option``. Plugins only (the entry-point group): options are parsed
+    before conftests load, so a conftest implementing this hook is refused rather than ignored.
     """
 
 

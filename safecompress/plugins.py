@@ -64,6 +64,17 @@ def get_plugin_manager(load_entrypoints: bool = True, extra_builtins: Iterable[s
     return pm
 
 
+def check_hooks(pm: pluggy.PluginManager) -> None:
+    """Every ``safecompress_*`` implementation must match a hook of the contract: a misspelt name
+    would otherwise be silently ignored (pluggy's ``check_pending``)."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        unspecified = [(name, caller) for name, caller in vars(pm.hook).items() if not caller.has_spec()]
+        hook = next((name for name, caller in unspecified if any(i.plugin is exc.plugin for i in caller.get_hookimpls())), "?")
+        raise UsageError(f"plugin {plugin_name(pm, exc.plugin)!r} implements {hook!r}, which is not a safecompress hook (a misspelling?)") from None
+
+
 def collect_registry(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Any]:
     """Call a ``register`` hook and return what plugins registered, by name (later plugins override)."""
     found: dict[str, Any] = {}
@@ -114,8 +125,14 @@ class ConftestLoader:
             module = import_path(conftest)
         except CollectionError as exc:
             raise UsageError(str(exc)) from exc
+        name = f"conftest:{relpath(conftest, self.rootdir) or 'conftest.py'}"
+        if callable(getattr(module, "safecompress_addoption", None)):
+            raise UsageError(
+                f"{name}: safecompress_addoption never runs in a conftest (options are parsed before conftests load); "
+                "put it in an installed plugin (the safecompress entry-point group)"
+            )
         self.modules[conftest] = module
-        self.pm.register(module, name=f"conftest:{relpath(conftest, self.rootdir) or 'conftest.py'}")
+        self.pm.register(module, name=name)
 
     def parse_fixtures(self, fixtures: FixtureManager) -> None:
         for conftest, module in self.modules.items():

@@ -73,3 +73,21 @@ def test_disable_variable_blocks_autoload(project, installed_plugin: Path) -> No
     assert "safecompress-canary" not in listing.stdout and "canary_level" not in listing.stdout
     project.write("safety_tests/test_canary.py", "def test_level(canary_level):\n    assert canary_level == 7\n")
     assert run_cli(project.root, installed_plugin, "test", "model.pt", "-q", disable=True).returncode == 1
+
+
+def test_a_misspelt_hook_is_a_one_line_usage_error(project, capsys) -> None:
+    project.write("safety_tests/test_ok.py", "def test_ok():\n    pass\n")
+    with (project.root / "conftest.py").open("a") as handle:
+        handle.write("\n\ndef safecompress_register_atacks(register):\n    register('never', None)\n")
+    assert project.run("test", "model.pt", "-q") == 4
+    out = capsys.readouterr().out
+    assert "plugin 'conftest:conftest.py' implements 'safecompress_register_atacks', which is not a safecompress hook" in out
+    assert "Traceback" not in out
+
+
+def test_addoption_in_a_conftest_is_refused(project, capsys) -> None:
+    project.write("safety_tests/test_ok.py", "def test_ok():\n    pass\n")
+    with (project.root / "conftest.py").open("a") as handle:
+        handle.write("\n\ndef safecompress_addoption(parser, command):\n    parser.add_argument('--mine')\n")
+    assert project.run("test", "model.pt", "-q") == 4
+    assert "safecompress_addoption never runs in a conftest" in capsys.readouterr().out

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from safecompress.config import Config
 from safecompress.errors import CollectionError, SafeCompressError, UsageError
-from safecompress.plugins import ConftestLoader, register_plugin_fixtures
+from safecompress.plugins import ConftestLoader, check_hooks, register_plugin_fixtures
 from safecompress.runner.collect import find_test_files
 from safecompress.runner.fixtures import FixtureLookupError, FixtureManager, relpath
 from safecompress.runner.items import TestItem
@@ -84,6 +84,7 @@ class SafetySession:
         paths = self.test_paths()
         self.conftests.load(self.config.rootdir / "conftest.py")
         self.conftests.load_for(paths)
+        check_hooks(self.pm)  # built-ins, entry points and conftests are all registered now
         self.pm.hook.safecompress_configure(config=self.config)
         from safecompress.inference import resolve_device
 
