@@ -14,6 +14,7 @@ from typing import Any, Callable, NoReturn, Optional, Sequence
 from rich.console import Console
 
 from safecompress import __version__
+from safecompress.config import config_from_args
 from safecompress.errors import SafeCompressError, UsageError
 from safecompress.textsafe import markup_safe, printable
 
@@ -128,48 +129,17 @@ def build_parser(pm: Any) -> ArgumentParser:
     return parser
 
 
-def make_config(args: argparse.Namespace, pm: Any, command: str) -> Any:
-    from safecompress.config import Config, find_rootdir
-
-    start = args.rootdir if getattr(args, "rootdir", None) else Path.cwd()
-    rootdir, ini = find_rootdir(start)
-    if getattr(args, "rootdir", None):
-        rootdir = args.rootdir.resolve()
-    return Config(args, ini, rootdir, pm, command)
-
-
-def load_model_for_session(session: Any, path: Path) -> Any:
-    """Load the model through the loader plugins; a conftest ``model_factory`` fixture supplies the architecture."""
-    from safecompress.modelio import describe_model, load_model
-
-    config = session.config
-    factory = None
-    if "model_factory" in session.fixtures.names():
-        factory = session.fixture_value("model_factory")
-    model = load_model(
-        path,
-        arch=config.getoption("arch"),
-        num_classes=config.getoption("num_classes"),
-        # Trust is given on the command line only, never by a file (not even pyproject.toml).
-        trust_pickle=bool(getattr(config.option, "trust_pickle", False)),
-        trust_remote_code=bool(getattr(config.option, "trust_remote_code", False)),
-        factory=factory,
-        plugin_manager=config.pluginmanager,
-    )
-    return model, {"path": str(path), **describe_model(model)}
-
-
 def cmd_test(args: argparse.Namespace, pm: Any, console: Console) -> int:
     from safecompress.reporters.terminal import TerminalReporter
     from safecompress.runner.session import wrap_session
 
-    config = make_config(args, pm, "test")
+    config = config_from_args(args, pm, "test")
     pm.register(TerminalReporter(console, config.verbosity), name="terminalreporter")
 
     def body(session: Any) -> Optional[int]:
-        model, info = load_model_for_session(session, args.model)
+        model, info = session.load_model(args.model)
         if args.dense is not None:
-            session.dense_model, _ = load_model_for_session(session, args.dense)
+            session.dense_model, _ = session.load_model(args.dense)
         session.collect()
         session.set_model(model, label=args.model.name, info=info)
         session.run()
@@ -181,10 +151,11 @@ def cmd_test(args: argparse.Namespace, pm: Any, console: Console) -> int:
 def cmd_plugins(args: argparse.Namespace, pm: Any, console: Console) -> int:
     from rich.table import Table
 
-    from safecompress.plugins import ConftestLoader, collect_registry, register_plugin_fixtures
+    from safecompress.plugins import collect_registry
+    from safecompress.runner.conftests import ConftestLoader, register_plugin_fixtures
     from safecompress.runner.fixtures import FixtureManager
 
-    config = make_config(args, pm, "plugins")
+    config = config_from_args(args, pm, "plugins")
     conftests = ConftestLoader(pm, config.rootdir)
     conftests.load(config.rootdir / "conftest.py")
     distributions = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}

@@ -108,6 +108,14 @@ def validate_section(section: Any, source: Path) -> None:
         _number(name, value)
 
 
+def config_from_args(args: argparse.Namespace, pluginmanager: "pluggy.PluginManager", command: str) -> "Config":
+    """The run's configuration from parsed command-line options: ``--rootdir`` (else the nearest
+    ``pyproject.toml`` with ``[tool.safecompress]`` above the working directory) and its section."""
+    given = getattr(args, "rootdir", None)
+    rootdir, ini = find_rootdir(given if given else Path.cwd())
+    return Config(args, ini, given.resolve() if given else rootdir, pluginmanager, command)
+
+
 class Config:
     """What a run was asked to do. ``getoption`` reads the command line first, then the ini section."""
 

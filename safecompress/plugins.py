@@ -1,4 +1,5 @@
-"""The plugin manager: built-ins, the ``safecompress`` entry-point group, and conftest files.
+"""The plugin manager: built-ins and the ``safecompress`` entry-point group (conftest files are
+registered by the runner, :mod:`safecompress.runner.conftests`).
 
 Set ``SAFECOMPRESS_DISABLE_PLUGIN_AUTOLOAD=1`` to load no third-party plugin (the test suite does).
 """
@@ -6,15 +7,12 @@ from __future__ import annotations
 
 import importlib
 import os
-from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import pluggy
 
 from safecompress import hookspecs
-from safecompress.errors import CollectionError, UsageError
-from safecompress.runner.fixtures import FixtureManager, relpath
-from safecompress.runner.importer import import_path
+from safecompress.errors import UsageError
 
 ENTRY_POINT_GROUP = "safecompress"
 DISABLE_AUTOLOAD_ENV = "SAFECOMPRESS_DISABLE_PLUGIN_AUTOLOAD"
@@ -88,61 +86,3 @@ def collect_registry(pm: pluggy.PluginManager, hook_name: str) -> dict[str, Any]
 
 def plugin_name(pm: pluggy.PluginManager, plugin: Any) -> str:
     return pm.get_name(plugin) or repr(plugin)
-
-
-class ConftestLoader:
-    """Imports ``conftest.py`` files from the root down to each test folder, once each."""
-
-    def __init__(self, pm: pluggy.PluginManager, rootdir: Path) -> None:
-        self.pm = pm
-        self.rootdir = rootdir.resolve()
-        self.modules: dict[Path, Any] = {}
-
-    def folders_for(self, path: Path) -> list[Path]:
-        path = path.resolve()
-        folder = path if path.is_dir() else path.parent
-        if folder == self.rootdir or self.rootdir in folder.parents:
-            chain = [folder, *folder.parents]
-            return list(reversed(chain[: chain.index(self.rootdir) + 1]))
-        return [folder]
-
-    def load_for(self, paths: Iterable[Path]) -> None:
-        for path in paths:
-            targets = [path]
-            if path.is_dir():
-                targets += [
-                    p for p in sorted(path.rglob("conftest.py")) if not any(part.startswith((".", "__")) for part in p.relative_to(path).parts[:-1])
-                ]
-            for target in targets:
-                for folder in self.folders_for(target):
-                    self.load(folder / "conftest.py")
-
-    def load(self, conftest: Path) -> None:
-        conftest = conftest.resolve()
-        if conftest in self.modules or not conftest.is_file():
-            return
-        try:
-            module = import_path(conftest)
-        except CollectionError as exc:
-            raise UsageError(str(exc)) from exc
-        name = f"conftest:{relpath(conftest, self.rootdir) or 'conftest.py'}"
-        if callable(getattr(module, "safecompress_addoption", None)):
-            raise UsageError(
-                f"{name}: safecompress_addoption never runs in a conftest (options are parsed before conftests load); "
-                "put it in an installed plugin (the safecompress entry-point group)"
-            )
-        self.modules[conftest] = module
-        self.pm.register(module, name=name)
-
-    def parse_fixtures(self, fixtures: FixtureManager) -> None:
-        for conftest, module in self.modules.items():
-            fixtures.parse_namespace(module, baseid=relpath(conftest.parent, self.rootdir), rank=2)
-
-
-def register_plugin_fixtures(pm: pluggy.PluginManager, fixtures: FixtureManager) -> None:
-    """Fixtures plugins provide through ``safecompress_register_fixtures`` (rank below conftests)."""
-
-    def register(function: Callable[..., Any], name: Optional[str] = None, scope: str = "test") -> None:
-        fixtures.add(function, name=name, scope=scope, rank=1)
-
-    pm.hook.safecompress_register_fixtures(register=register)

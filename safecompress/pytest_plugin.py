@@ -93,13 +93,12 @@ class Bridge:
 
     def ensure_model(self) -> None:
         if not self.model_ready:
-            from safecompress.cli import load_model_for_session
             from safecompress.errors import SafeCompressError
 
             try:
-                model, info = load_model_for_session(self.session, self.model_path)
+                model, info = self.session.load_model(self.model_path)
                 if self.dense_path is not None:
-                    self.session.dense_model, _ = load_model_for_session(self.session, self.dense_path)
+                    self.session.dense_model, _ = self.session.load_model(self.dense_path)
             except SafeCompressError as exc:
                 from safecompress.textsafe import printable
 

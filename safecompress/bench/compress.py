@@ -231,7 +231,7 @@ def gate_metrics(model: nn.Module, data: Any, references: GateReferences, seed: 
     import dataclasses
 
     from safecompress.attacks import lira_attack, loss_attack, make_attack_inputs, modified_entropy_attack, rmia_attack
-    from safecompress.driver.gate import test_accuracy
+    from safecompress.driver.gate import held_out_accuracy
 
     started = time.perf_counter()
     inputs = make_attack_inputs(model, data, device=device, seed=seed)
@@ -248,7 +248,7 @@ def gate_metrics(model: nn.Module, data: Any, references: GateReferences, seed: 
         attacks[name] = {"auc": _interval(result.auc), "tpr_at_1pct_fpr": {**_interval(rate.tpr), "reliable": bool(rate.reliable)}}
         if name == "rmia":
             attacks[name]["a"] = result.extra.get("a")
-    accuracy = test_accuracy(model, data, device)
+    accuracy = held_out_accuracy(model, data, device)
     return {"test_accuracy": {k: float(accuracy[k]) for k in ("value", "low", "high")}, "attacks": attacks, "gate_seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -317,7 +317,6 @@ def start_session(task: TaskSpec, seed: int, device: str, rootdir: Path, project
 
 def run_seed(task: TaskSpec, seed: int, *, device: str, rootdir: Path, project_ini: dict[str, Any], refs: int, extra_density: Optional[float], log: Log, on_record: Callable[[dict[str, Any]], None]) -> None:
     """Every arm of ``task`` at every density for one seed; each finished arm goes to ``on_record``."""
-    from safecompress.commands.compress import recipe_for
     from safecompress.driver.loop import CompressionLoop
     from safecompress.driver.settings import CompressSettings
     from safecompress.plugins import collect_registry
@@ -326,7 +325,7 @@ def run_seed(task: TaskSpec, seed: int, *, device: str, rootdir: Path, project_i
     session = start_session(task, seed, device, rootdir, project_ini, refs)
     try:
         data = session.fixture_value("data")
-        recipe = recipe_for(session)
+        recipe = session.train_recipe()
         remedies = collect_registry(session.pm, "safecompress_register_remedies")
         base = CompressSettings.from_sources({}, dict(project_ini.get("compress", {})))
         base = replace(base, device=device, epochs=None)

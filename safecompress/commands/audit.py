@@ -54,12 +54,11 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
-    from safecompress.cli import load_model_for_session, make_config
-    from safecompress.commands.compress import recipe_for
+    from safecompress.config import config_from_args
     from safecompress.runner.session import wrap_session
 
     args.paths = None
-    config = make_config(args, pm, "audit")
+    config = config_from_args(args, pm, "audit")
     name = ALIASES.get(args.attack, args.attack)
 
     def body(session: Any) -> Optional[int]:
@@ -71,10 +70,10 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         if name not in registry:
             raise UsageError(f"unknown attack {args.attack!r}; known: {', '.join(sorted(registry))}")
         check_outputs(args)
-        model, _ = load_model_for_session(session, args.model)
+        model, _ = session.load_model(args.model)
         session.collect()  # conftests beside the tests may define the data fixture
         data = session.fixture_value("data")
-        recipe = recipe_for(session)
+        recipe = session.train_recipe()
         results = run_attack(
             name, model, data, device=session.device, refs=args.refs, online=args.online, recipe=recipe,
             seed=int(config.getoption("seed", 0)), registry=registry,

@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
-    from safecompress.cli import make_config
-    from safecompress.commands.compress import compress, recipe_for, settings_from
+    from safecompress.commands.compress import compress, settings_from
+    from safecompress.config import config_from_args
     from safecompress.runner.session import wrap_session
 
     args.paths = None
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
     args.trust_remote_code = False
     for name in ("candidates", "probe_steps", "lambda_", "updates", "final_checks", "remedies", "resume", "keyword", "markexpr", "threshold"):
         setattr(args, name, None)
-    config = make_config(args, pm, "demo")
+    config = config_from_args(args, pm, "demo")
     if not (config.rootdir / "safety_tests").is_dir():
         raise UsageError(f"no safety_tests/ under {config.rootdir}: run the demo from a clone of the safecompress repository")
     settings = settings_from(args, config)
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         prepare_output_folder(settings.out, resume=False, overwrite=settings.overwrite, names=(*RUN_OUTPUTS, DENSE_PARENT), resumable=False)
         session.collect()
         data = session.fixture_value("data")
-        recipe = recipe_for(session)
+        recipe = session.train_recipe()
         if args.epochs:
             from dataclasses import replace
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         dense = fit(small_cnn(data.num_classes), data.members, recipe, seed=args.seed, device=session.device)
         parent_path = save_model(dense.cpu(), settings.out / DENSE_PARENT)
         console.print(f"dense parent trained in {time.perf_counter() - started:.1f}s → {parent_path}", highlight=False)
-        status, _ = compress(session, parent_path, settings, console, bool(args.quiet), DEMO_ARCH, {"num_classes": data.num_classes})
+        status = compress(session, parent_path, settings, console, bool(args.quiet), DEMO_ARCH, {"num_classes": data.num_classes})
         verdict = "passed" if status == 0 else "did not pass (see the table: the red tests say which limit the model missed)"
         console.print(f"demo finished in {time.perf_counter() - started:.1f}s; the compressed model's gate {verdict}", highlight=False)
         return 0  # the demo ran; `safecompress compress` is the command whose exit code is the gate's

@@ -15,10 +15,6 @@ from safecompress.metrics import clopper_pearson
 from safecompress.runner.reports import TestReport
 from safecompress.runner.session import ExitCode, SafetySession
 
-REPORT_SCHEMA = "safecompress.compress-report"
-REPORT_SCHEMA_VERSION = 1
-
-
 @dataclass
 class GateRun:
     label: str
@@ -40,7 +36,7 @@ class GateRun:
         }
 
 
-def test_accuracy(model: nn.Module, data: DataSplits, device: Any) -> dict[str, float]:
+def held_out_accuracy(model: nn.Module, data: DataSplits, device: Any) -> dict[str, float]:
     """Top-1 accuracy on the held-out test split (never used for any selection), with a 95 % interval."""
     logits = predict_logits(model, data.test, device)
     correct = int((logits.argmax(1) == data.test.labels).sum())
@@ -51,7 +47,7 @@ def test_accuracy(model: nn.Module, data: DataSplits, device: Any) -> dict[str, 
 def run_gate(session: SafetySession, model: nn.Module, label: str, data: DataSplits, density: Optional[float]) -> GateRun:
     session.set_model(model, label=label)
     reports = session.run()
-    return GateRun(label, reports, test_accuracy(model, data, session.device), density)
+    return GateRun(label, reports, held_out_accuracy(model, data, session.device), density)
 
 
 def _intervals(report: TestReport) -> dict[str, tuple[float, Optional[float], Optional[float]]]:

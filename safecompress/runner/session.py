@@ -18,8 +18,9 @@ from typing import Any, Callable, Optional, Sequence
 
 from safecompress.config import Config
 from safecompress.errors import CollectionError, SafeCompressError, UsageError
-from safecompress.plugins import ConftestLoader, check_hooks, register_plugin_fixtures
+from safecompress.plugins import check_hooks
 from safecompress.runner.collect import find_test_files
+from safecompress.runner.conftests import ConftestLoader, register_plugin_fixtures
 from safecompress.runner.fixtures import FixtureLookupError, FixtureManager, relpath
 from safecompress.runner.items import TestItem
 from safecompress.runner.reports import SessionResult, TestReport
@@ -126,6 +127,33 @@ class SafetySession:
             raise UsageError(str(exc)) from None
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's fixture code, not ours
             raise UsageError(f"the {name} fixture raised {type(exc).__name__}: {first_line(exc)}") from None
+
+    def load_model(self, path: Path) -> tuple[Any, dict[str, Any]]:
+        """The model at ``path`` and what reports say about it, through the loader plugins; a
+        ``model_factory`` fixture supplies the architecture when there is one."""
+        from safecompress.modelio import describe_model, load_model
+
+        factory = self.fixture_value("model_factory") if "model_factory" in self.fixtures.names() else None
+        model = load_model(
+            path,
+            arch=self.config.getoption("arch"),
+            num_classes=self.config.getoption("num_classes"),
+            # Trust is given on the command line only, never by a file (not even pyproject.toml).
+            trust_pickle=bool(getattr(self.config.option, "trust_pickle", False)),
+            trust_remote_code=bool(getattr(self.config.option, "trust_remote_code", False)),
+            factory=factory,
+            plugin_manager=self.pm,
+        )
+        return model, {"path": str(path), **describe_model(model)}
+
+    def train_recipe(self) -> Any:
+        """The ``train_recipe`` fixture (``[tool.safecompress.recipe]`` unless a conftest overrides it)."""
+        from safecompress.training import TrainRecipe
+
+        recipe = self.fixture_value("train_recipe")
+        if not isinstance(recipe, TrainRecipe):
+            raise UsageError(f"the train_recipe fixture returned {type(recipe).__name__}, not safecompress.training.TrainRecipe")
+        return recipe
 
     # --- running ---------------------------------------------------------------------------------
     def set_model(self, model: Any, label: str = "model", info: Optional[dict[str, Any]] = None) -> None:

@@ -31,6 +31,9 @@ class CompressProgress:
             self.live = None
 
     def event(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "gate":  # training is over: the live panel gives way to the summary
+            self.__exit__(None, None, None)
+            return
         if kind == "step":
             self.step = (payload["step"], payload["total"])
         elif kind == "epoch":
