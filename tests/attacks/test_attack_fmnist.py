@@ -70,7 +70,8 @@ def test_rmia_with_two_references_is_not_weaker_than_the_loss_attack(results: di
 
 @pytest.mark.parametrize("name", ["lira", "rmia"])
 def test_reference_attacks_have_power_at_low_fpr(results: dict[str, AttackResults], name: str) -> None:
-    assert results[name].tpr_at(0.01).tpr.value > 0.01, results[name].summary()
+    # the whole interval above twice the FPR: an attack at chance (TPR ≈ FPR) fails this on 250 members
+    assert results[name].tpr_at(0.01).tpr.low > 0.02, results[name].summary()
 
 
 def test_the_white_box_attack_learns_without_evaluation_data(results: dict[str, AttackResults]) -> None:

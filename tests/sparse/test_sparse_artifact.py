@@ -64,7 +64,7 @@ def test_fill_a_given_module_or_call_a_factory(sparse_cnn, saved):
         load_sparse_artifact(saved, small_cnn(num_classes=3))
 
 
-def test_resnet18_at_5_percent_is_within_10_percent_of_the_information_minimum(tmp_path):
+def test_resnet18_at_5_percent_is_within_1_percent_of_the_information_minimum(tmp_path):
     torch.manual_seed(0)
     model = resnet18_small_input(num_classes=10)
     engine = SparseEngine(model, None, 0.05)
@@ -73,7 +73,7 @@ def test_resnet18_at_5_percent_is_within_10_percent_of_the_information_minimum(t
     maskable = sum(r.numel for r in engine.layer_table())
     rest = sum(v.nbytes for k, v in model.state_dict().items() if k not in engine.masks)
     assert info.info_min_bytes == 4 * kept + (maskable + 7) // 8 + rest
-    assert info.ratio_to_info_min <= 1.1
+    assert info.ratio_to_info_min <= 1.01  # docs/sparse.md: 1.0043× (the header is a few KB)
     assert info.ratio_to_dense < 0.1
     loaded, _ = load_sparse_artifact(info.path)
     assert bits_equal(model, loaded)
