@@ -157,16 +157,9 @@ def build_model(task: TaskSpec, data: Any) -> nn.Module:
 
 
 # --- the loop variants ----------------------------------------------------------------------------
-def _untested_loop_class() -> type:
-    from safecompress.driver.loop import CompressionLoop
-
-    class UntestedLoop(CompressionLoop):
-        """The compression loop with no safety tests: plain DST (one candidate) or one-shot (no updates)."""
-
-        def _evaluate(self, label: str) -> list[Any]:
-            return []
-
-    return UntestedLoop
+def no_tests(model: Any, label: str) -> list[Any]:
+    """The ``evaluate`` of the untested arms (plain DST, one-shot): nothing judges the model."""
+    return []
 
 
 class AccuracyOnlySelection:
@@ -352,18 +345,16 @@ def run_seed(task: TaskSpec, seed: int, *, device: str, rootdir: Path, project_i
         grid = [(d, arm) for d in task.densities for arm in task.arms if arm != "dense"]
         if extra_density is not None:
             grid.append((extra_density, NEXT_DOWN))
-        untested = _untested_loop_class()
         for density, arm in grid:
             with tempfile.TemporaryDirectory(prefix="safecompress-bench-") as tmp:
                 settings = arm_settings(arm, density, seed, base, Path(tmp))
-                loop_class = untested if arm in ("plain-dst", "one-shot", NEXT_DOWN) else CompressionLoop
+                evaluate = no_tests if arm in ("plain-dst", "one-shot", NEXT_DOWN) else None
                 plugin = AccuracyOnlySelection() if arm == "accuracy-select" else None
                 if plugin is not None:
                     session.pm.register(plugin, name="bench:accuracy-only-selection")
                 try:
                     t0 = time.perf_counter()
-                    loop = loop_class(session, parent, data, recipe, settings, remedies)
-                    result = loop.run()
+                    result = CompressionLoop(session, parent, data, recipe, settings, remedies, evaluate=evaluate).run()
                     seconds = time.perf_counter() - t0
                 finally:
                     if plugin is not None:

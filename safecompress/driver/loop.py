@@ -10,41 +10,44 @@ each checkpoint and the best so far, and that checkpoint ships: the model a user
 have judged, not whatever the last steps of a min-max defense left behind. Every update and final
 check is logged to ``decisions.jsonl`` (``kind``) and checkpointed, so ``--resume`` after a kill
 finishes bit-identically on the CPU.
+
+The concerns live apart: the member stream (:mod:`.stream`), candidate strategies and explanations
+(:mod:`.updates`), remedies (:class:`.steering.Steering`) and checkpoints (:mod:`.checkpoint`).
+Tests are run through an ``evaluate(model, label)`` callable, by default the session's cheap tests.
 """
 from __future__ import annotations
 
 import copy
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from safecompress.data.splits import DataSplits
-from safecompress.driver.identity import differences
+from safecompress.driver.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, replay_decisions, save_checkpoint
 from safecompress.driver.selection import Candidate, score_candidate
 from safecompress.driver.settings import CompressSettings
-from safecompress.driver.steering import RemedyController
-from safecompress.errors import SafeCompressError, UsageError
-from safecompress.fsutil import append_line, atomic_path, atomic_write_text, json_safe
+from safecompress.driver.steering import Steering
+from safecompress.driver.stream import TrainState, batch_of, steps_per_epoch
+from safecompress.driver.updates import candidate_specs, explain, explain_check, final_check_steps
+from safecompress.errors import SafeCompressError
+from safecompress.fsutil import append_line, atomic_write_text, json_safe
 from safecompress.inference import model_logits
 from safecompress.remedies import RemedyContext
 from safecompress.runner.reports import TestReport
 from safecompress.runner.session import SafetySession
-from safecompress.sparse import GrowthSpec, PruneSchedule, SparseEngine
+from safecompress.sparse import PruneSchedule, SparseEngine
 from safecompress.training import TrainRecipe
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "safecompress.checkpoint/1"
-PRUNE_FACTORS = (1.0, 1.5, 0.5, 1.0, 2.0, 0.75)
 MAX_ROLLBACKS = 3
+Evaluate = Callable[[nn.Module, str], list[TestReport]]
 
 
 class DivergedError(SafeCompressError):
@@ -70,19 +73,6 @@ class Timers:
 
 
 @dataclass
-class TrainState:
-    """Position in the data stream: enough, with the RNG states, to resume bit-identically."""
-
-    step: int = 0
-    epoch: int = 0
-    position: int = 0
-    order: Optional[torch.Tensor] = None
-    lr_scale: float = 1.0
-    rollbacks: int = 0
-    decisions: int = 0
-
-
-@dataclass
 class LoopResult:
     model: nn.Module
     engine: SparseEngine
@@ -94,24 +84,24 @@ class LoopResult:
     shipped_step: Optional[int] = None  # the final check that ships; None: the last step's weights
 
 
-def candidate_specs(settings: CompressSettings, prune_fraction: float, update: int) -> list[GrowthSpec]:
-    """N growth strategies; with ``vary_prune`` they also replace different shares of the weights,
-    because candidates differing only in growth rule are nearly indistinguishable to a test."""
-    specs = []
-    strategies = list(settings.strategies)
-    for i in range(settings.candidates):
-        growth, _, seed_text = strategies[i % len(strategies)].partition(":")
-        seed = (int(seed_text) if seed_text else None) if i < len(strategies) else i
-        fraction = None
-        if settings.vary_prune:
-            fraction = min(1.0, prune_fraction * PRUNE_FACTORS[i % len(PRUNE_FACTORS)])
-        spec = GrowthSpec(growth, seed=seed, prune_fraction=fraction)  # type: ignore[arg-type]
-        specs.append(GrowthSpec(spec.growth, spec.seed, spec.prune_fraction, name=f"{spec.label}#{i}"))
-    return specs
+def cheap_tests(session: SafetySession) -> Evaluate:
+    """The default ``evaluate``: the session's cheap tests on ``model``, which then trains on."""
+
+    def evaluate(model: nn.Module, label: str) -> list[TestReport]:
+        session.set_model(model, label=label)
+        reports = session.run(select=lambda item: item.cost == "cheap")
+        model.train()
+        return reports
+
+    return evaluate
 
 
 class CompressionLoop:
-    """One run of test-driven dynamic sparse training on ``model`` (a copy of the dense parent)."""
+    """One run of test-driven dynamic sparse training on ``model`` (a copy of the dense parent).
+
+    ``evaluate`` judges a model (default: the session's cheap tests; the benchmark's untested arms
+    pass one that returns no reports); ``on_event(kind, payload)`` observes steps, updates and checks.
+    """
 
     def __init__(
         self,
@@ -123,24 +113,21 @@ class CompressionLoop:
         remedy_factories: dict[str, Callable[[RemedyContext], Any]],
         on_event: Optional[Callable[[str, dict[str, Any]], None]] = None,
         identity: Optional[dict[str, Any]] = None,
+        evaluate: Optional[Evaluate] = None,
     ) -> None:
         self.session = session
         self.identity = dict(identity or {})  # parent, thresholds, tests, data: a resume must match it
-        self.data = data
+        self.members = data.members
         self.recipe = recipe
         self.settings = settings
         self.device = session.device
-        self.remedy_factories = remedy_factories
         self.on_event = on_event or (lambda kind, payload: None)
-        self.out = settings.out
-        self.checkpoint_path = self.out / "checkpoint.pt"
-        self.decisions_path = self.out / "decisions.jsonl"
-        self.members = data.members
+        self.evaluate = evaluate or cheap_tests(session)
+        self.checkpoint_path = settings.out / "checkpoint.pt"
+        self.decisions_path = settings.out / "decisions.jsonl"
         self.epochs = settings.epochs or recipe.epochs
         self.batch_size = recipe.batch_size
-        full, tail = divmod(len(self.members), self.batch_size)
-        self.steps_per_epoch = full + (1 if tail > 1 or (tail == 1 and full == 0) else 0)  # a 1-sample tail is skipped
-        self.total_steps = self.epochs * self.steps_per_epoch
+        self.total_steps = self.epochs * steps_per_epoch(len(self.members), self.batch_size)
         torch.manual_seed(settings.seed)
         self.model = copy.deepcopy(parent).to(self.device).train()
         self.optimizer = recipe.make_optimizer(self.model.parameters())
@@ -159,9 +146,11 @@ class CompressionLoop:
             extra_growth=tuple(sorted(growth_rules - {"random"})),  # type: ignore[arg-type]
         )
         self.shuffle = torch.Generator().manual_seed(settings.seed)
-        self.controller = RemedyController()
-        self.remedies: dict[str, Any] = {}
-        self.remedy_options: dict[str, dict[str, Any]] = {}
+        self.steering = Steering(
+            remedy_factories,
+            lambda options: RemedyContext(num_classes=data.num_classes, device=self.device, reference=data.population, seed=settings.seed, options=options),
+            enabled=settings.remedies,
+        )
         self.state = TrainState()
         self.timers = Timers()
         self.decisions: list[dict[str, Any]] = []
@@ -173,22 +162,15 @@ class CompressionLoop:
         self.events: list[str] = []
         self._memory_checkpoint: Optional[dict[str, Any]] = None
 
-    # --- training steps --------------------------------------------------------------------------
-    def _loss(self, x: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = model_logits(self.model, x)
-        task = F.cross_entropy(logits, y, label_smoothing=self.recipe.label_smoothing)
-        total = task
-        for name, weight in self.controller.weights().items():
-            if weight > 0 and name in self.remedies:
-                total = total + weight * self.remedies[name].loss(self.model, x, logits, y)
-        return task, total
-
+    # --- training ---------------------------------------------------------------------------------
     def _train_step(self, x: Any, y: torch.Tensor) -> Optional[float]:
         """One optimizer step; returns the task loss, or None when the loss was not finite."""
         if self.recipe.augment is not None:
             x = self.recipe.augment(x, self._augment_rng)
         self.optimizer.zero_grad(set_to_none=True)
-        task, total = self._loss(x, y)
+        logits = model_logits(self.model, x)
+        task = F.cross_entropy(logits, y, label_smoothing=self.recipe.label_smoothing)
+        total = self.steering.add_losses(task, self.model, x, logits, y)
         if not bool(torch.isfinite(total)):
             return None
         total.backward()
@@ -196,46 +178,37 @@ class CompressionLoop:
         self.engine.step()
         return float(task.detach())
 
-    def _batch(self, rows: torch.Tensor) -> tuple[Any, torch.Tensor]:
-        inputs = self.members.inputs
-        if isinstance(inputs, Mapping):
-            x: Any = {k: v[rows].to(self.device) for k, v in inputs.items()}
-        else:
-            x = inputs[rows].to(self.device)
-        return x, self.members.labels[rows].to(self.device)
-
-    # --- the update ------------------------------------------------------------------------------
     def _probe(self, update: int, index: int) -> float:
         """A few steps on member batches drawn by their own generator, so probes never shift the main stream."""
         generator = torch.Generator().manual_seed(self.settings.seed * 7_919 + update * 101 + index)
         losses = []
         for _ in range(self.settings.probe_steps):
             rows = torch.randint(len(self.members), (min(self.batch_size, len(self.members)),), generator=generator)
-            loss = self._train_step(*self._batch(rows))
+            loss = self._train_step(*batch_of(self.members, rows, self.device))
             losses.append(float("nan") if loss is None else loss)
         return float(sum(losses) / len(losses)) if losses else float("nan")
 
-    def _evaluate(self, label: str) -> list[Any]:
-        self.session.set_model(self.model, label=label)
-        reports = self.session.run(select=lambda item: item.cost == "cheap")
-        self.model.train()
-        return reports
+    def _select(self, candidates: list[Candidate], what: str) -> Candidate:
+        chosen = self.session.pm.hook.safecompress_select_candidate(candidates=candidates, config=self.session.config)
+        if chosen is None:
+            raise SafeCompressError(f"no {what} was selected (a safecompress_select_candidate hook returned None)")
+        return chosen
 
+    # --- decisions --------------------------------------------------------------------------------
     def _update_topology(self) -> None:
         update = self.engine.num_updates + 1
         started = time.perf_counter()
         base = self.engine.snapshot()
-        remedy_states = {name: copy.deepcopy(remedy.state_dict()) for name, remedy in self.remedies.items()}
+        remedy_states = self.steering.snapshot()
         prune_fraction = self.engine.prune_fraction()
-        masks = self.engine.propose(candidate_specs(self.settings, prune_fraction, update))
         candidates: list[Candidate] = []
-        for index, mask in enumerate(masks):
+        for index, mask in enumerate(self.engine.propose(candidate_specs(self.settings, prune_fraction, update))):
             self.engine.restore(base)
             self.engine.apply(mask)
             t0 = time.perf_counter()
             probe_loss = self._probe(update, index)
             t1 = time.perf_counter()
-            reports = self._evaluate(f"update {update}: {mask.name}")
+            reports = self.evaluate(self.model, f"update {update}: {mask.name}")
             t2 = time.perf_counter()
             self.timers.probe += t1 - t0
             self.timers.tests += t2 - t1
@@ -243,17 +216,11 @@ class CompressionLoop:
             score_candidate(candidate, self.settings.lambda_)
             candidates.append(candidate)
             self.on_event("candidate", {"update": update, "candidate": candidate})
-        winner = self.session.pm.hook.safecompress_select_candidate(candidates=candidates, config=self.session.config)
-        if winner is None:
-            raise SafeCompressError("no candidate was selected (a safecompress_select_candidate hook returned None)")
+        winner = self._select(candidates, "candidate")
         self.engine.restore(base)
-        for name, remedy_state in remedy_states.items():  # probes trained adversaries too: undo that
-            self.remedies[name].load_state_dict(remedy_state)
+        self.steering.restore(remedy_states)  # probes trained adversaries too: undo that
         self.engine.apply(winner.mask)
-        remedy_decisions = self._steer(winner)
-        lr_factor = self._apply_lr_scale()
-        decision = {
-            "kind": "update",
+        self._decide("update", started, {
             "update": update,
             "step": self.state.step,
             "epoch": self.state.epoch,
@@ -261,84 +228,55 @@ class CompressionLoop:
             "lambda": self.settings.lambda_,
             "candidates": [c.to_dict() for c in candidates],
             "winner": winner.name,
-            "why": _explain(winner, candidates),
-            "remedies": remedy_decisions,
-            "remedy_weights": self.controller.weights(),
-            "lr_factor": lr_factor,
-            "density": self.engine.density(),
-            "exploration": self.engine.exploration_rate(),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        self._log_decision(decision)
-        self.on_event("update", decision)
-        self._save_checkpoint()
+            "why": explain(winner, candidates),
+        }, winner, {"density": self.engine.density(), "exploration": self.engine.exploration_rate()})
 
     def _final_check(self) -> None:
         """Test the model on its final topology, steer as at an update (the performance guard can back a
         remedy off here too), and keep this checkpoint if the selection hook prefers it to the best so far."""
         started = time.perf_counter()
-        reports = self._evaluate(f"final phase: step {self.state.step}")
+        reports = self.evaluate(self.model, f"final phase: step {self.state.step}")
         tested = time.perf_counter() - started
         self.timers.tests += tested
         check = Candidate(f"step {self.state.step}", None, reports, seconds=tested)
         score_candidate(check, self.settings.lambda_)
         contenders = [check] if self.best is None else [check, self.best]  # ties: the later checkpoint
-        kept = self.session.pm.hook.safecompress_select_candidate(candidates=contenders, config=self.session.config)
-        if kept is None:
-            raise SafeCompressError("no final checkpoint was selected (a safecompress_select_candidate hook returned None)")
+        kept = self._select(contenders, "final checkpoint")
         if kept is check:
             self.best, self.best_step = check, self.state.step
             self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        remedy_decisions = self._steer(check)
-        lr_factor = self._apply_lr_scale()
-        decision = {
-            "kind": "final-check",
+        self._decide("final-check", started, {
             "step": self.state.step,
             "epoch": self.state.epoch,
             "candidates": [check.to_dict()],
             "kept": self.best.name,  # type: ignore[union-attr]
-            "why": _explain_check(kept is check, len(contenders)),
-            "remedies": remedy_decisions,
-            "remedy_weights": self.controller.weights(),
-            "lr_factor": lr_factor,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        self._log_decision(decision)
-        self.on_event("final-check", decision)
+            "why": explain_check(kept is check, len(contenders)),
+        }, check, {})
+
+    def _decide(self, kind: str, started: float, decision: dict[str, Any], judged: Candidate, tail: dict[str, Any]) -> None:
+        """Steer from the judged candidate, then log, announce and checkpoint the decision."""
+        remedies = self.steering.steer(judged.reports)
+        lr_factor = self._apply_lr_scale()
+        decision = {"kind": kind, **decision, "remedies": remedies, "remedy_weights": self.steering.weights(), "lr_factor": lr_factor, **tail}
+        decision["seconds"] = round(time.perf_counter() - started, 3)
+        (self.final_checks if kind == "final-check" else self.decisions).append(decision)
+        self.state.decisions = len(self.decisions) + len(self.final_checks)
+        append_line(self.decisions_path, json.dumps(json_safe(decision)))
+        self.on_event(kind, decision)
         self._save_checkpoint()
 
-    def _steer(self, winner: Candidate) -> dict[str, Any]:
-        if not self.settings.remedies:
-            return {}
-        bases: dict[str, tuple[float, float]] = {}
-        for report in winner.reports:
-            if report.remedy is None:
-                continue
-            if report.remedy not in self.remedy_factories:
-                raise UsageError(f"{report.nodeid} declares remedy {report.remedy!r}, which no plugin provides; known: {', '.join(sorted(self.remedy_factories))}")
-            self.remedy_options.setdefault(report.remedy, dict(report.remedy_options))
-            remedy = self._remedy(report.remedy)
-            bases[report.remedy] = (remedy.base_weight, remedy.max_weight)
-        return self.controller.observe(winner.reports, bases)
+    def _apply_lr_scale(self) -> float:
+        """Set every group's learning rate to base × rollback scale × remedy factor; returns that factor."""
+        scale = self.state.lr_scale * self.steering.lr_factor()
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * scale
+        return scale
 
-    def _remedy(self, name: str) -> Any:
-        if name not in self.remedies:
-            context = RemedyContext(
-                num_classes=self.data.num_classes,
-                device=self.device,
-                reference=self.data.population,
-                seed=self.settings.seed,
-                options=self.remedy_options.get(name, {}),
-            )
-            self.remedies[name] = self.remedy_factories[name](context)
-        return self.remedies[name]
-
-    # --- main loop -------------------------------------------------------------------------------
+    # --- main loop --------------------------------------------------------------------------------
     def run(self) -> LoopResult:
         self._augment_rng = torch.Generator(device=self.device).manual_seed(self.settings.seed + 1)
         if self.settings.resume:
-            self._load_checkpoint()
-            self.events.append(f"resumed from {self.checkpoint_path} at step {self.state.step} (update {self.engine.num_updates})")
+            self._resume()
         else:
             self.decisions_path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.decisions_path, "")
@@ -352,7 +290,7 @@ class CompressionLoop:
                 if rows.numel() == 1 and len(self.members) > 1:
                     continue
                 t0 = time.perf_counter()
-                loss = self._train_step(*self._batch(rows))
+                loss = self._train_step(*batch_of(self.members, rows, self.device))
                 self.timers.train += time.perf_counter() - t0
                 if loss is None:
                     self._roll_back()
@@ -374,7 +312,7 @@ class CompressionLoop:
             self.events.append(message)
             log.info(message)
         self.model.eval()
-        return LoopResult(self.model, self.engine, self.decisions, self.timers, self.controller.weights(), self.events, self.final_checks, self.best_step)
+        return LoopResult(self.model, self.engine, self.decisions, self.timers, self.steering.weights(), self.events, self.final_checks, self.best_step)
 
     def _roll_back(self) -> None:
         """NaN/inf loss: back to the last checkpoint with half the learning rate, and say so."""
@@ -391,43 +329,13 @@ class CompressionLoop:
         log.warning(message)
         self.on_event("rollback", {"message": message})
 
-    def remedy_lr_factor(self) -> float:
-        """The product of the active remedies' learning-rate factors (``lr_scale(weight)``, optional in
-        the Remedy protocol): a min-max remedy slows the classifier while it is on."""
-        factor = 1.0
-        for name, weight in self.controller.weights().items():
-            remedy = self.remedies.get(name)
-            if weight > 0 and remedy is not None and hasattr(remedy, "lr_scale"):
-                factor *= float(remedy.lr_scale(weight))
-        return factor
-
-    def _apply_lr_scale(self) -> float:
-        """Set every group's learning rate to base × rollback scale × remedy factor; returns that factor."""
-        scale = self.state.lr_scale * self.remedy_lr_factor()
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = base * scale
-        return scale
-
-    # --- decisions and checkpoints ---------------------------------------------------------------
-    def _log_decision(self, decision: dict[str, Any]) -> None:
-        (self.final_checks if decision["kind"] == "final-check" else self.decisions).append(decision)
-        self.state.decisions = len(self.decisions) + len(self.final_checks)
-        append_line(self.decisions_path, json.dumps(json_safe(decision)))
-
+    # --- checkpoints ------------------------------------------------------------------------------
     def _checkpoint(self) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
             "settings": json.dumps(self.settings.run_defining(), sort_keys=True),
             "identity": json.dumps(self.identity, sort_keys=True),
-            "state": {
-                "step": self.state.step,
-                "epoch": self.state.epoch,
-                "position": self.state.position,
-                "order": self.state.order,
-                "lr_scale": self.state.lr_scale,
-                "rollbacks": self.state.rollbacks,
-                "decisions": self.state.decisions,
-            },
+            "state": self.state.to_dict(),
             "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "engine": copy.deepcopy(self.engine.state_dict()),
@@ -435,9 +343,7 @@ class CompressionLoop:
             "augment": self._augment_rng.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "controller": self.controller.state_dict(),
-            "remedy_options": json.dumps(self.remedy_options, sort_keys=True),
-            "remedies": {name: remedy.state_dict() for name, remedy in self.remedies.items()},
+            **self.steering.state_dict(),
             "timers": self.timers.to_dict(),
             "best": None if self.best is None else {
                 "step": self.best_step,
@@ -448,52 +354,22 @@ class CompressionLoop:
         }
 
     def _save_checkpoint(self) -> None:
-        checkpoint = self._checkpoint()
-        self._memory_checkpoint = checkpoint
-        with atomic_path(self.checkpoint_path) as tmp:
-            torch.save(checkpoint, tmp)
+        self._memory_checkpoint = self._checkpoint()
+        save_checkpoint(self.checkpoint_path, self._memory_checkpoint)
 
-    def _load_checkpoint(self) -> None:
-        if not self.checkpoint_path.is_file():
-            raise UsageError(f"--resume: there is no checkpoint at {self.checkpoint_path} to resume from; run without --resume to start")
-        try:
-            checkpoint = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - a damaged checkpoint is a usage problem
-            raise UsageError(f"cannot resume: {self.checkpoint_path} is unreadable ({type(exc).__name__}); delete it to start over") from None
-        if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-            raise UsageError(f"cannot resume: {self.checkpoint_path} is not a safecompress checkpoint")
-        saved = json.loads(checkpoint["settings"])
-        current = self.settings.run_defining()
-        differing = sorted(k for k in set(saved) | set(current) if k not in ("resume", "overwrite") and saved.get(k) != current.get(k))
-        if differing:
-            raise UsageError(f"cannot resume: settings differ from the checkpoint's ({', '.join(differing)}); use the same options or a new --out")
-        changed = differences(json.loads(checkpoint.get("identity", "{}")), self.identity)
-        if changed:
-            raise UsageError(f"cannot resume: this is not the run in the checkpoint, which differs in {'; '.join(changed)}; use the same inputs or a new --out")
+    def _resume(self) -> None:
+        checkpoint = load_checkpoint(self.checkpoint_path, self.device, self.settings.run_defining(), self.identity)
         self._restore(checkpoint)
-        lines = self.decisions_path.read_text(encoding="utf-8").splitlines() if self.decisions_path.exists() else []
-        if len(lines) < self.state.decisions:
-            raise UsageError(f"cannot resume: {self.decisions_path} has {len(lines)} decisions, the checkpoint expects {self.state.decisions}")
-        kept = lines[: self.state.decisions]
-        atomic_write_text(self.decisions_path, "".join(line + "\n" for line in kept))
-        logged = [json.loads(line) for line in kept]
+        logged = replay_decisions(self.decisions_path, self.state.decisions)
         self.decisions = [d for d in logged if d.get("kind", "update") == "update"]
         self.final_checks = [d for d in logged if d.get("kind") == "final-check"]
         timers = checkpoint.get("timers", {})
         self.timers = Timers(timers.get("train_s", 0.0), timers.get("probe_s", 0.0), timers.get("tests_s", 0.0))
         self._memory_checkpoint = checkpoint
+        self.events.append(f"resumed from {self.checkpoint_path} at step {self.state.step} (update {self.engine.num_updates})")
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint["state"]
-        self.state = TrainState(
-            step=int(state["step"]),
-            epoch=int(state["epoch"]),
-            position=int(state["position"]),
-            order=None if state["order"] is None else state["order"].cpu().clone(),
-            lr_scale=float(state["lr_scale"]),
-            rollbacks=int(state["rollbacks"]),
-            decisions=int(state["decisions"]),
-        )
+        self.state = TrainState.from_dict(checkpoint["state"])
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(copy.deepcopy(checkpoint["optimizer"]))
         self.engine.load_state_dict(checkpoint["engine"])
@@ -502,11 +378,7 @@ class CompressionLoop:
         torch.set_rng_state(checkpoint["torch_rng"].cpu())
         if checkpoint["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in checkpoint["cuda_rng"]])
-        self.controller.load_state_dict(checkpoint["controller"])
-        self.remedy_options = json.loads(checkpoint["remedy_options"])
-        self.remedies = {}
-        for name, remedy_state in checkpoint["remedies"].items():
-            self._remedy(name).load_state_dict(remedy_state)
+        self.steering.load_state_dict(checkpoint)
         best = checkpoint.get("best")
         self.best, self.best_step, self.best_weights = None, None, None
         if best is not None:
@@ -515,32 +387,3 @@ class CompressionLoop:
             self.best_step = int(best["step"])
             self.best_weights = {k: v.detach().clone() for k, v in best["weights"].items()}
         self._apply_lr_scale()
-
-
-def final_check_steps(schedule: PruneSchedule, count: int) -> frozenset[int]:
-    """``count`` steps spread evenly over the final phase (after the last topology update, or over all
-    of training when there is none), the last of them the final step."""
-    updates = schedule.update_steps()
-    start = updates[-1] if updates else 0
-    span = schedule.total_steps - start
-    if count <= 0 or span <= 0:
-        return frozenset()
-    return frozenset(start + math.ceil(span * k / count) for k in range(1, count + 1))
-
-
-def _explain_check(kept_new: bool, contenders: int) -> str:
-    if not kept_new:
-        return "an earlier checkpoint stays best"
-    return "better than the best earlier checkpoint" if contenders > 1 else "first final check"
-
-
-def _explain(winner: Candidate, candidates: list[Candidate]) -> str:
-    fewest = min(c.failures for c in candidates)
-    tied = [c for c in candidates if c.failures == fewest]
-    if len(tied) == 1:
-        return f"only candidate with severity-weighted failures {fewest:g}"
-    return f"best score among {len(tied)} candidates with failures {fewest:g}: accuracy {winner.accuracy:.4f} − λ·risk {winner.risk:+.4f} = {winner.score:.4f}"
-
-
-def read_decisions(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

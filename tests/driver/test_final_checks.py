@@ -1,7 +1,7 @@
 """Where the final-phase checks fall: evenly over the steps after the last topology update."""
 from __future__ import annotations
 
-from safecompress.driver.loop import final_check_steps
+from safecompress.driver.updates import final_check_steps
 from safecompress.sparse import PruneSchedule
 
 
