@@ -2,15 +2,22 @@
 ``weights_only=True``, and accepted for ``--resume`` only by the run that wrote them."""
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 
 from safecompress.driver.identity import differences
+from safecompress.driver.selection import Candidate, score_candidate
+from safecompress.driver.stream import TrainState
 from safecompress.errors import UsageError
 from safecompress.fsutil import atomic_path, atomic_write_text
+from safecompress.runner.reports import TestReport
+
+if TYPE_CHECKING:
+    from safecompress.driver.loop import CompressionLoop
 
 CHECKPOINT_FORMAT = "safecompress.checkpoint/1"
 
@@ -52,5 +59,62 @@ def replay_decisions(path: Path, count: int) -> list[dict[str, Any]]:
     return [json.loads(line) for line in kept]
 
 
-def read_decisions(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def capture_loop(loop: "CompressionLoop") -> dict[str, Any]:
+    """Everything a resume needs: weights, optimizer, engine, stream position, every RNG state,
+    remedies, the best final checkpoint so far, and what makes the run this run."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "settings": json.dumps(loop.settings.run_defining(), sort_keys=True),
+        "identity": json.dumps(loop.identity, sort_keys=True),
+        "state": loop.state.to_dict(),
+        "model": {k: v.detach().clone() for k, v in loop.model.state_dict().items()},
+        "optimizer": copy.deepcopy(loop.optimizer.state_dict()),
+        "engine": copy.deepcopy(loop.engine.state_dict()),
+        "shuffle": loop.shuffle.get_state(),
+        "augment": loop.augment_rng.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        **loop.steering.state_dict(),
+        "timers": loop.timers.to_dict(),
+        "best": None if loop.best is None else {
+            "step": loop.best_step,
+            "name": loop.best.name,
+            "reports": json.dumps([r.to_dict() for r in loop.best.reports]),
+            "weights": loop.best_weights,
+        },
+    }
+
+
+def restore_loop(loop: "CompressionLoop", checkpoint: dict[str, Any]) -> None:
+    """Put ``loop`` back where :func:`capture_loop` found it (after a resume or a rollback)."""
+    loop.state = TrainState.from_dict(checkpoint["state"])
+    loop.model.load_state_dict(checkpoint["model"])
+    loop.optimizer.load_state_dict(copy.deepcopy(checkpoint["optimizer"]))
+    loop.engine.load_state_dict(checkpoint["engine"])
+    loop.shuffle.set_state(checkpoint["shuffle"].cpu())
+    loop.augment_rng.set_state(checkpoint["augment"].cpu() if loop.device.type == "cpu" else checkpoint["augment"])
+    torch.set_rng_state(checkpoint["torch_rng"].cpu())
+    if checkpoint["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in checkpoint["cuda_rng"]])
+    loop.steering.load_state_dict(checkpoint)
+    best = checkpoint.get("best")
+    loop.best, loop.best_step, loop.best_weights = None, None, None
+    if best is not None:
+        loop.best = Candidate(best["name"], None, [TestReport.from_dict(r) for r in json.loads(best["reports"])])
+        score_candidate(loop.best, loop.settings.lambda_)
+        loop.best_step = int(best["step"])
+        loop.best_weights = {k: v.detach().clone() for k, v in best["weights"].items()}
+    loop.apply_lr_scale()
+
+
+def resume_loop(loop: "CompressionLoop") -> dict[str, Any]:
+    """Continue ``loop`` from its checkpoint: the state, the decisions logged up to it, the timers;
+    returns the checkpoint (the loop's rollback point)."""
+    checkpoint = load_checkpoint(loop.checkpoint_path, loop.device, loop.settings.run_defining(), loop.identity)
+    restore_loop(loop, checkpoint)
+    logged = replay_decisions(loop.decisions_path, loop.state.decisions)
+    loop.decisions = [d for d in logged if d.get("kind", "update") == "update"]
+    loop.final_checks = [d for d in logged if d.get("kind") == "final-check"]
+    timers = checkpoint.get("timers", {})
+    loop.timers = type(loop.timers)(timers.get("train_s", 0.0), timers.get("probe_s", 0.0), timers.get("tests_s", 0.0))
+    return checkpoint

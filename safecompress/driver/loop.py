@@ -29,12 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from safecompress.data.splits import DataSplits
-from safecompress.driver.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, replay_decisions, save_checkpoint
+from safecompress.driver.checkpoint import capture_loop, restore_loop, resume_loop, save_checkpoint
 from safecompress.driver.selection import Candidate, score_candidate
 from safecompress.driver.settings import CompressSettings
 from safecompress.driver.steering import Steering
 from safecompress.driver.stream import TrainState, batch_of, steps_per_epoch
-from safecompress.driver.updates import candidate_specs, explain, explain_check, final_check_steps
+from safecompress.driver.updates import candidate_specs, explain, explain_check, final_check_steps, sparse_engine
 from safecompress.errors import SafeCompressError
 from safecompress.fsutil import append_line, atomic_write_text, json_safe
 from safecompress.inference import model_logits
@@ -132,19 +132,8 @@ class CompressionLoop:
         self.model = copy.deepcopy(parent).to(self.device).train()
         self.optimizer = recipe.make_optimizer(self.model.parameters())
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
-        growth_rules = {s.partition(":")[0] for s in settings.strategies}
         self.schedule = PruneSchedule(self.total_steps, num_updates=settings.updates, stop_fraction=settings.stop_fraction)
-        self.engine = SparseEngine(
-            self.model,
-            self.optimizer,
-            settings.density,
-            distribution=settings.distribution,  # type: ignore[arg-type]
-            init=settings.init,  # type: ignore[arg-type]
-            schedule=self.schedule,
-            seed=settings.seed,
-            auto_update=False,
-            extra_growth=tuple(sorted(growth_rules - {"random"})),  # type: ignore[arg-type]
-        )
+        self.engine = sparse_engine(self.model, self.optimizer, settings, self.schedule)
         self.shuffle = torch.Generator().manual_seed(settings.seed)
         self.steering = Steering(
             remedy_factories,
@@ -166,7 +155,7 @@ class CompressionLoop:
     def _train_step(self, x: Any, y: torch.Tensor) -> Optional[float]:
         """One optimizer step; returns the task loss, or None when the loss was not finite."""
         if self.recipe.augment is not None:
-            x = self.recipe.augment(x, self._augment_rng)
+            x = self.recipe.augment(x, self.augment_rng)
         self.optimizer.zero_grad(set_to_none=True)
         logits = model_logits(self.model, x)
         task = F.cross_entropy(logits, y, label_smoothing=self.recipe.label_smoothing)
@@ -256,7 +245,7 @@ class CompressionLoop:
     def _decide(self, kind: str, started: float, decision: dict[str, Any], judged: Candidate, tail: dict[str, Any]) -> None:
         """Steer from the judged candidate, then log, announce and checkpoint the decision."""
         remedies = self.steering.steer(judged.reports)
-        lr_factor = self._apply_lr_scale()
+        lr_factor = self.apply_lr_scale()
         decision = {"kind": kind, **decision, "remedies": remedies, "remedy_weights": self.steering.weights(), "lr_factor": lr_factor, **tail}
         decision["seconds"] = round(time.perf_counter() - started, 3)
         (self.final_checks if kind == "final-check" else self.decisions).append(decision)
@@ -265,7 +254,7 @@ class CompressionLoop:
         self.on_event(kind, decision)
         self._save_checkpoint()
 
-    def _apply_lr_scale(self) -> float:
+    def apply_lr_scale(self) -> float:
         """Set every group's learning rate to base × rollback scale × remedy factor; returns that factor."""
         scale = self.state.lr_scale * self.steering.lr_factor()
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
@@ -274,7 +263,7 @@ class CompressionLoop:
 
     # --- main loop --------------------------------------------------------------------------------
     def run(self) -> LoopResult:
-        self._augment_rng = torch.Generator(device=self.device).manual_seed(self.settings.seed + 1)
+        self.augment_rng = torch.Generator(device=self.device).manual_seed(self.settings.seed + 1)
         if self.settings.resume:
             self._resume()
         else:
@@ -323,67 +312,20 @@ class CompressionLoop:
         self._restore(self._memory_checkpoint)
         self.state.rollbacks = rollbacks
         self.state.lr_scale /= 2.0
-        self._apply_lr_scale()
+        self.apply_lr_scale()
         message = f"loss was NaN/inf at step {at_step}: rolled back to step {self.state.step} and halved the learning rate (scale {self.state.lr_scale:g})"
         self.events.append(message)
         log.warning(message)
         self.on_event("rollback", {"message": message})
 
-    # --- checkpoints ------------------------------------------------------------------------------
-    def _checkpoint(self) -> dict[str, Any]:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "settings": json.dumps(self.settings.run_defining(), sort_keys=True),
-            "identity": json.dumps(self.identity, sort_keys=True),
-            "state": self.state.to_dict(),
-            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-            "engine": copy.deepcopy(self.engine.state_dict()),
-            "shuffle": self.shuffle.get_state(),
-            "augment": self._augment_rng.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            **self.steering.state_dict(),
-            "timers": self.timers.to_dict(),
-            "best": None if self.best is None else {
-                "step": self.best_step,
-                "name": self.best.name,
-                "reports": json.dumps([r.to_dict() for r in self.best.reports]),
-                "weights": self.best_weights,
-            },
-        }
-
+    # --- checkpoints (driver/checkpoint.py) -------------------------------------------------------
     def _save_checkpoint(self) -> None:
-        self._memory_checkpoint = self._checkpoint()
+        self._memory_checkpoint = capture_loop(self)
         save_checkpoint(self.checkpoint_path, self._memory_checkpoint)
 
     def _resume(self) -> None:
-        checkpoint = load_checkpoint(self.checkpoint_path, self.device, self.settings.run_defining(), self.identity)
-        self._restore(checkpoint)
-        logged = replay_decisions(self.decisions_path, self.state.decisions)
-        self.decisions = [d for d in logged if d.get("kind", "update") == "update"]
-        self.final_checks = [d for d in logged if d.get("kind") == "final-check"]
-        timers = checkpoint.get("timers", {})
-        self.timers = Timers(timers.get("train_s", 0.0), timers.get("probe_s", 0.0), timers.get("tests_s", 0.0))
-        self._memory_checkpoint = checkpoint
+        self._memory_checkpoint = resume_loop(self)
         self.events.append(f"resumed from {self.checkpoint_path} at step {self.state.step} (update {self.engine.num_updates})")
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
-        self.state = TrainState.from_dict(checkpoint["state"])
-        self.model.load_state_dict(checkpoint["model"])
-        self.optimizer.load_state_dict(copy.deepcopy(checkpoint["optimizer"]))
-        self.engine.load_state_dict(checkpoint["engine"])
-        self.shuffle.set_state(checkpoint["shuffle"].cpu())
-        self._augment_rng.set_state(checkpoint["augment"].cpu() if self.device.type == "cpu" else checkpoint["augment"])
-        torch.set_rng_state(checkpoint["torch_rng"].cpu())
-        if checkpoint["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in checkpoint["cuda_rng"]])
-        self.steering.load_state_dict(checkpoint)
-        best = checkpoint.get("best")
-        self.best, self.best_step, self.best_weights = None, None, None
-        if best is not None:
-            self.best = Candidate(best["name"], None, [TestReport.from_dict(r) for r in json.loads(best["reports"])])
-            score_candidate(self.best, self.settings.lambda_)
-            self.best_step = int(best["step"])
-            self.best_weights = {k: v.detach().clone() for k, v in best["weights"].items()}
-        self._apply_lr_scale()
+        restore_loop(self, checkpoint)

@@ -6,10 +6,11 @@ phase where the cheap tests keep judging checkpoints, and the one-line reasons t
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from safecompress.driver.selection import Candidate
 from safecompress.driver.settings import CompressSettings
-from safecompress.sparse import GrowthSpec, PruneSchedule
+from safecompress.sparse import GrowthSpec, PruneSchedule, SparseEngine
 
 PRUNE_FACTORS = (1.0, 1.5, 0.5, 1.0, 2.0, 0.75)
 
@@ -28,6 +29,23 @@ def candidate_specs(settings: CompressSettings, prune_fraction: float, update: i
         spec = GrowthSpec(growth, seed=seed, prune_fraction=fraction)  # type: ignore[arg-type]
         specs.append(GrowthSpec(spec.growth, spec.seed, spec.prune_fraction, name=f"{spec.label}#{i}"))
     return specs
+
+
+def sparse_engine(model: Any, optimizer: Any, settings: CompressSettings, schedule: PruneSchedule) -> SparseEngine:
+    """The run's sparse engine: updates are the loop's to decide (``auto_update=False``), and the
+    growth rules of every candidate strategy keep the statistics they need (gradients, momentum)."""
+    growth_rules = {s.partition(":")[0] for s in settings.strategies}
+    return SparseEngine(
+        model,
+        optimizer,
+        settings.density,
+        distribution=settings.distribution,  # type: ignore[arg-type]
+        init=settings.init,  # type: ignore[arg-type]
+        schedule=schedule,
+        seed=settings.seed,
+        auto_update=False,
+        extra_growth=tuple(sorted(growth_rules - {"random"})),  # type: ignore[arg-type]
+    )
 
 
 def final_check_steps(schedule: PruneSchedule, count: int) -> frozenset[int]:
