@@ -82,6 +82,13 @@ def safecompress_register_datasets(register: Callable[[str, Callable[..., Any]],
 
 
 @hookspec
+def safecompress_register_growth_rules(register: Callable[[str, Any], None]) -> None:
+    """Provide regrowth rules for topology updates: ``register(name, rule)`` with ``rule`` a
+    :class:`~safecompress.sparse.GrowthRule` (``score(inputs) -> tensor`` and the statistic it
+    ``needs``). Candidate strategies (``[tool.safecompress.compress] strategies``) name them."""
+
+
+@hookspec
 def safecompress_register_models(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Provide model factories that a sparse artifact may name: ``register(name, factory)``.
 

@@ -23,6 +23,7 @@ BUILTIN_PLUGINS = (
     "safecompress.runner.runtest",
     "safecompress.builtin_fixtures",
     "safecompress.architectures",
+    "safecompress.sparse.topology",
     "safecompress.modelio",
     "safecompress.data.builtin",
     "safecompress.reporters.files",

@@ -19,6 +19,7 @@ from safecompress.driver.loop import CompressionLoop
 from safecompress.driver.outputs import prepare_output_folder
 from safecompress.driver.report import write_reports
 from safecompress.driver.settings import CompressSettings
+from safecompress.driver.updates import check_strategies, growth_registry
 from safecompress.errors import UsageError
 from safecompress.plugins import collect_registry
 from safecompress.runner.session import SafetySession
@@ -64,6 +65,7 @@ def run_compress(
     notify = observer or (lambda kind, payload: None)
     started = time.perf_counter()
     prepare_output_folder(settings.out, resume=settings.resume, overwrite=settings.overwrite)
+    check_strategies(settings, growth_registry(session.pm))
     parent, info = session.load_model(model_path)
     require_weights_kept(parent, settings.density)
     session.collect()

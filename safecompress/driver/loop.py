@@ -34,7 +34,7 @@ from safecompress.driver.selection import Candidate, score_candidate
 from safecompress.driver.settings import CompressSettings
 from safecompress.driver.steering import Steering
 from safecompress.driver.stream import TrainState, batch_of, steps_per_epoch
-from safecompress.driver.updates import candidate_specs, explain, explain_check, final_check_steps, sparse_engine
+from safecompress.driver.updates import candidate_specs, explain, explain_check, final_check_steps, growth_registry, sparse_engine
 from safecompress.errors import SafeCompressError
 from safecompress.fsutil import append_line, atomic_write_text, json_safe
 from safecompress.inference import model_logits
@@ -133,7 +133,7 @@ class CompressionLoop:
         self.optimizer = recipe.make_optimizer(self.model.parameters())
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.schedule = PruneSchedule(self.total_steps, num_updates=settings.updates, stop_fraction=settings.stop_fraction)
-        self.engine = sparse_engine(self.model, self.optimizer, settings, self.schedule)
+        self.engine = sparse_engine(self.model, self.optimizer, settings, self.schedule, growth_registry(session.pm))
         self.shuffle = torch.Generator().manual_seed(settings.seed)
         self.steering = Steering(
             remedy_factories,

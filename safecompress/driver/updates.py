@@ -6,11 +6,13 @@ phase where the cheap tests keep judging checkpoints, and the one-line reasons t
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping
 
 from safecompress.driver.selection import Candidate
 from safecompress.driver.settings import CompressSettings
-from safecompress.sparse import GrowthSpec, PruneSchedule, SparseEngine
+from safecompress.errors import UsageError
+from safecompress.plugins import collect_registry
+from safecompress.sparse import GrowthRule, GrowthSpec, PruneSchedule, SparseEngine
 
 PRUNE_FACTORS = (1.0, 1.5, 0.5, 1.0, 2.0, 0.75)
 
@@ -31,9 +33,22 @@ def candidate_specs(settings: CompressSettings, prune_fraction: float, update: i
     return specs
 
 
-def sparse_engine(model: Any, optimizer: Any, settings: CompressSettings, schedule: PruneSchedule) -> SparseEngine:
+def growth_registry(pm: Any) -> dict[str, GrowthRule]:
+    """The growth rules built-ins and plugins register through ``safecompress_register_growth_rules``."""
+    return collect_registry(pm, "safecompress_register_growth_rules")
+
+
+def check_strategies(settings: CompressSettings, registry: Mapping[str, GrowthRule]) -> None:
+    """Every candidate strategy names a registered growth rule (checked before any training)."""
+    for text in settings.strategies:
+        if text.partition(":")[0] not in registry:
+            raise UsageError(f"unknown candidate strategy {text!r}: the growth rule is one of {', '.join(sorted(registry))}")
+
+
+def sparse_engine(model: Any, optimizer: Any, settings: CompressSettings, schedule: PruneSchedule, registry: Mapping[str, GrowthRule]) -> SparseEngine:
     """The run's sparse engine: updates are the loop's to decide (``auto_update=False``), and the
     growth rules of every candidate strategy keep the statistics they need (gradients, momentum)."""
+    check_strategies(settings, registry)
     growth_rules = {s.partition(":")[0] for s in settings.strategies}
     return SparseEngine(
         model,
@@ -44,7 +59,8 @@ def sparse_engine(model: Any, optimizer: Any, settings: CompressSettings, schedu
         schedule=schedule,
         seed=settings.seed,
         auto_update=False,
-        extra_growth=tuple(sorted(growth_rules - {"random"})),  # type: ignore[arg-type]
+        extra_growth=tuple(sorted(growth_rules - {"random"})),
+        growth_rules=registry,
     )
 
 

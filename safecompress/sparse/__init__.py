@@ -18,12 +18,15 @@ from safecompress.sparse.artifact import (
 from safecompress.sparse.engine import Snapshot, SparseEngine
 from safecompress.sparse.layers import LayerInfo, MaskableParam, find_maskable, format_layer_table
 from safecompress.sparse.schedule import PruneSchedule
-from safecompress.sparse.topology import GROWTH_RULES, CandidateMask, GrowthSpec
+from safecompress.sparse.topology import BUILTIN_GROWTH, GROWTH_RULES, CandidateMask, GrowthInputs, GrowthRule, GrowthSpec
 
 __all__ = [
+    "BUILTIN_GROWTH",
     "GROWTH_RULES",
     "ArtifactInfo",
     "CandidateMask",
+    "GrowthInputs",
+    "GrowthRule",
     "GrowthSpec",
     "LayerInfo",
     "MaskableParam",

@@ -32,15 +32,15 @@ from safecompress.sparse.allocation import Distribution, Init, initial_masks
 from safecompress.sparse.layers import LayerInfo, find_maskable, unwrap_model
 from safecompress.sparse.schedule import PruneSchedule
 from safecompress.sparse.topology import (
-    GROWTH_RULES,
+    BUILTIN_GROWTH,
     CandidateMask,
     Growth,
+    GrowthInputs,
+    GrowthRule,
     GrowthSpec,
     grow_largest,
     prune_smallest,
-    random_scores,
     replace_count,
-    unfired_scores,
 )
 
 log = logging.getLogger(__name__)
@@ -99,21 +99,23 @@ class SparseEngine:
         seed: int = 0,
         auto_update: bool = True,
         extra_growth: Sequence[Growth] = (),
+        growth_rules: Mapping[str, GrowthRule] | None = None,
         momentum_window: int = 16,
         momentum_beta: float = 0.9,
         mask_weights_every_step: bool | None = None,
     ) -> None:
+        self._rules: dict[str, GrowthRule] = {**BUILTIN_GROWTH, **dict(growth_rules or {})}
         for rule in (growth, *extra_growth):
-            if rule not in GROWTH_RULES:
-                raise ValueError(f"unknown growth {rule!r}; expected one of {', '.join(GROWTH_RULES)}")
+            if rule not in self._rules:
+                raise ValueError(f"unknown growth {rule!r}; expected one of {', '.join(self._rules)}")
         self.model = unwrap_model(model)
         self.optimizer = optimizer
         self.schedule = schedule
         self.growth: Growth = growth
         self.auto_update = auto_update
-        tracked = {growth, *extra_growth}
-        self._capture_gradient = "gradient" in tracked
-        self._momentum_window = momentum_window if "momentum" in tracked else 0
+        needs = {self._rules[rule].needs for rule in (growth, *extra_growth)}
+        self._capture_gradient = "gradient" in needs
+        self._momentum_window = momentum_window if "momentum" in needs else 0
         self._momentum_beta = momentum_beta
 
         layers = find_maskable(self.model, include, exclude, embeddings)
@@ -247,6 +249,7 @@ class SparseEngine:
         pruned_by_fraction: dict[float, tuple[list[torch.Tensor], list[int]]] = {}
         candidates = []
         for spec in specs:
+            self._rule(spec.growth)  # an unknown rule fails even where no layer regrows
             fraction = self.prune_fraction() if spec.prune_fraction is None else spec.prune_fraction
             if fraction not in pruned_by_fraction:
                 counts = [replace_count(n, p.numel(), fraction) for n, p in zip(self._nnz, self.params)]
@@ -300,29 +303,33 @@ class SparseEngine:
         self.apply(candidate)
         return candidate
 
+    def _rule(self, growth: str) -> GrowthRule:
+        if growth not in self._rules:
+            raise ValueError(f"unknown growth {growth!r}; expected one of {', '.join(self._rules)}")
+        return self._rules[growth]
+
     def _has_signal(self, growth: str) -> bool:
-        if growth == "gradient":
+        needs = self._rule(growth).needs
+        if needs == "gradient":
             return self._dense_grad is not None and self._dense_grad_step == self._step
-        if growth == "momentum":
+        if needs == "momentum":
             return self._momentum is not None and self._momentum_step == self._step
         return True
 
     def _growth_scores(self, growth: str, i: int, generator: torch.Generator) -> torch.Tensor:
-        param = self.params[i]
-        if growth == "random":
-            return random_scores(param.shape, param.device, generator)
-        if growth == "unfired":
-            return unfired_scores(self._ever[i], generator)
-        if not self._has_signal(growth):
-            hint = "gradient: call compute_dense_gradient()" if growth == "gradient" else "momentum: propose at a scheduled update step"
-            raise ValueError(
-                f"{growth} growth has no signal at step {self._step}; pass extra_growth=({growth!r},) "
-                f"with a schedule, or ({hint})"
-            )
-        source = self._dense_grad if growth == "gradient" else self._momentum
-        assert source is not None
-        signal = source[i]
-        return torch.zeros_like(param) if signal is None else signal.abs()
+        rule = self._rule(growth)
+        signal = None
+        if rule.needs is not None:
+            if not self._has_signal(growth):
+                hint = "gradient: call compute_dense_gradient()" if rule.needs == "gradient" else "momentum: propose at a scheduled update step"
+                raise ValueError(
+                    f"{growth} growth has no signal at step {self._step}; pass extra_growth=({growth!r},) "
+                    f"with a schedule, or ({hint})"
+                )
+            source = self._dense_grad if rule.needs == "gradient" else self._momentum
+            assert source is not None
+            signal = source[i]
+        return rule.score(GrowthInputs(self.params[i], self._masks[i], self._ever[i], generator, signal))
 
     def _seeded_generator(self, seed: int) -> torch.Generator:
         # Distinct per update so that a fixed-seed candidate does not repeat the same growth.

@@ -9,12 +9,63 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 
-Growth = Literal["random", "gradient", "momentum", "unfired"]
-GROWTH_RULES = ("random", "gradient", "momentum", "unfired")
+from safecompress.hookspecs import hookimpl
+
+Growth = str  # a growth rule's name: a built-in ("random", "gradient", "momentum", "unfired") or a plugin's
+
+
+@dataclass(frozen=True)
+class GrowthInputs:
+    """What a growth rule may score one layer by. ``signal`` is the statistic the rule ``needs``
+    (the dense gradient or the gradient momentum, as kept by the engine), else None."""
+
+    weight: torch.Tensor
+    mask: torch.Tensor  # active before the update (never grown into)
+    ever_active: torch.Tensor
+    generator: torch.Generator  # the only randomness a rule may use: candidates stay reproducible
+    signal: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class GrowthRule:
+    """Where to regrow: ``score(inputs)`` returns a tensor shaped like the weight; the k inactive
+    positions with the largest scores are grown (like ``torch.ao.pruning``'s overridable
+    ``update_mask``). ``needs`` names the statistic the engine must keep for it."""
+
+    score: Callable[[GrowthInputs], torch.Tensor]
+    needs: Literal["gradient", "momentum"] | None = None
+
+
+def _random(inputs: GrowthInputs) -> torch.Tensor:
+    return random_scores(inputs.weight.shape, inputs.weight.device, inputs.generator)
+
+
+def _unfired(inputs: GrowthInputs) -> torch.Tensor:
+    return unfired_scores(inputs.ever_active, inputs.generator)
+
+
+def _signal_magnitude(inputs: GrowthInputs) -> torch.Tensor:
+    return torch.zeros_like(inputs.weight) if inputs.signal is None else inputs.signal.abs()
+
+
+#: The built-in rules (METHOD.md §2): SET, RigL, momentum and ITOP's unexplored-first growth.
+BUILTIN_GROWTH: dict[str, GrowthRule] = {
+    "random": GrowthRule(_random),
+    "gradient": GrowthRule(_signal_magnitude, needs="gradient"),
+    "momentum": GrowthRule(_signal_magnitude, needs="momentum"),
+    "unfired": GrowthRule(_unfired),
+}
+GROWTH_RULES = tuple(BUILTIN_GROWTH)
+
+
+@hookimpl(specname="safecompress_register_growth_rules")
+def register_builtin_growth(register: Callable[[str, GrowthRule], None]) -> None:
+    for name, rule in BUILTIN_GROWTH.items():
+        register(name, rule)
 
 
 @dataclass(frozen=True)
@@ -32,8 +83,8 @@ class GrowthSpec:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.growth not in GROWTH_RULES:
-            raise ValueError(f"unknown growth {self.growth!r}; expected one of {', '.join(GROWTH_RULES)}")
+        if not isinstance(self.growth, str) or not self.growth:
+            raise ValueError(f"a growth rule is named by a string, not {self.growth!r}")
         if self.prune_fraction is not None and not 0.0 <= self.prune_fraction <= 1.0:
             raise ValueError(f"prune_fraction must be in [0, 1], got {self.prune_fraction}")
 
