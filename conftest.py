@@ -6,6 +6,7 @@ a project of yours would put its ``data`` and ``model_factory`` fixtures in a fi
 Tests and CI never touch the network: Hugging Face lookups stay offline and no third-party
 safecompress plugin is auto-loaded.
 """
+
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

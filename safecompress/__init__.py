@@ -3,6 +3,7 @@
 ``import safecompress`` stays light (no torch): the pytest plugin and ``conftest.py`` files import it.
 Heavy names load on first use.
 """
+
 from __future__ import annotations
 
 import importlib

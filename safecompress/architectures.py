@@ -9,6 +9,7 @@ followed, and the recorded keyword arguments must be JSON scalars that the facto
 names. Anything else is refused with one line that names ``--arch`` — the user's own, explicit way
 to choose code.
 """
+
 from __future__ import annotations
 
 import inspect

@@ -10,6 +10,7 @@
 ``train_recipe`` the training recipe (``[tool.safecompress.recipe]``), for the driver and reference models;
 ``config``, ``seed``, ``tmp_path``, ``session``.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -69,7 +70,7 @@ def dense_model(session: "SafetySession", device: Any) -> Any:
 def data(config: "Config", seed: int) -> Any:
     name = config.getoption("data")
     if not name:
-        raise UsageError("no data: define a `data` fixture in conftest.py or set [tool.safecompress] data = \"fashion-mnist-embedded\"")
+        raise UsageError('no data: define a `data` fixture in conftest.py or set [tool.safecompress] data = "fashion-mnist-embedded"')
     from safecompress.data import build_dataset
 
     options = dict(config.getoption("data_options", {}) or {})

@@ -1,6 +1,7 @@
 """The ``safecompress`` command line. Each sub-command parses its options, then runs inside
 :func:`~safecompress.runner.session.wrap_session` (or the same error discipline), so every way a run
 ends maps to pytest's exit codes with a one-line message."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,11 +1,13 @@
 """Configuration: command-line options over ``[tool.safecompress]`` in ``pyproject.toml`` over defaults."""
+
 from __future__ import annotations
 
 import argparse
 import math
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
+
+import tomllib
 
 from safecompress.errors import UsageError
 
@@ -147,9 +149,7 @@ class Config:
         if default is not None:
             return default
         known = ", ".join(sorted(self.thresholds)) or "none"
-        raise UsageError(
-            f"threshold {name!r} is not configured (set it in [tool.safecompress.thresholds] or --threshold {name}=VALUE; configured: {known})"
-        )
+        raise UsageError(f"threshold {name!r} is not configured (set it in [tool.safecompress.thresholds] or --threshold {name}=VALUE; configured: {known})")
 
     @property
     def verbosity(self) -> int:

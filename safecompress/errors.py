@@ -1,4 +1,5 @@
 """Errors that end a run with a one-line message and a pytest-style exit code (see session.ExitCode)."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Atomic file writes: a report or a model on disk is either the old one or the complete new one."""
+
 from __future__ import annotations
 
 import errno

@@ -5,6 +5,7 @@ remedies) implement these hooks exactly as third-party plugins do. A plugin is a
 with functions decorated by :data:`hookimpl`, registered through the ``safecompress`` entry-point
 group or written into a ``conftest.py``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Resolving ``package.module:function`` references that users write in options and config."""
+
 from __future__ import annotations
 
 import importlib

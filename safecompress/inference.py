@@ -1,4 +1,5 @@
 """Batched, device-agnostic model evaluation shared by attacks, tests and the driver."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -57,4 +58,3 @@ def accuracy(model: nn.Module, split: Split, device: torch.device | str | None =
     """Top-1 accuracy of ``model`` on ``split``."""
     logits = predict_logits(model, split, device, batch_size)
     return float((logits.argmax(1) == split.labels.cpu()).float().mean()) if len(split) else float("nan")
-

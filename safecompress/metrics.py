@@ -8,6 +8,7 @@ these functions score any attack, whatever framework trained the model.
 Conventions: a *score* is higher for "more likely a member"; *membership* is 1 for members and 0 for
 non-members; a decision at threshold ``t`` predicts "member" when ``score >= t``.
 """
+
 from __future__ import annotations
 
 import math
@@ -212,9 +213,7 @@ def _bootstrap_weights(rng: np.random.Generator, size: int, draws: int) -> np.nd
     return rng.multinomial(size, np.full(size, 1.0 / size), size=draws).astype(np.float64)
 
 
-def bootstrap_auc_interval(
-    scores: np.ndarray, membership: np.ndarray, level: float = 0.95, n_bootstrap: int = 1000, seed: int = 0, chunk: int = 64
-) -> Interval:
+def bootstrap_auc_interval(scores: np.ndarray, membership: np.ndarray, level: float = 0.95, n_bootstrap: int = 1000, seed: int = 0, chunk: int = 64) -> Interval:
     """AUC with a stratified percentile bootstrap (members and non-members resampled separately)."""
     s, y = _check_binary(scores, membership)
     pos, neg = s[y], np.sort(s[~y])
@@ -236,9 +235,7 @@ def bootstrap_auc_interval(
     return Interval(value, float(low), float(high), level, "bootstrap")
 
 
-def auc_interval(
-    scores: np.ndarray, membership: np.ndarray, level: float = 0.95, method: Literal["delong", "bootstrap"] = "delong", n_bootstrap: int = 1000, seed: int = 0
-) -> Interval:
+def auc_interval(scores: np.ndarray, membership: np.ndarray, level: float = 0.95, method: Literal["delong", "bootstrap"] = "delong", n_bootstrap: int = 1000, seed: int = 0) -> Interval:
     if method == "delong":
         return delong_interval(scores, membership, level)
     if method == "bootstrap":
@@ -246,9 +243,7 @@ def auc_interval(
     raise ValueError(f"unknown AUC interval method {method!r}; use 'delong' or 'bootstrap'")
 
 
-def advantage_interval(
-    scores: np.ndarray, membership: np.ndarray, level: float = 0.95, n_bootstrap: int = 1000, seed: int = 0, chunk: int = 64
-) -> Interval:
+def advantage_interval(scores: np.ndarray, membership: np.ndarray, level: float = 0.95, n_bootstrap: int = 1000, seed: int = 0, chunk: int = 64) -> Interval:
     """Membership advantage max_t (TPR − FPR), as older papers report it, with a stratified bootstrap.
 
     The maximum is taken over thresholds on the evaluation data itself, so the point is optimistic;
@@ -277,9 +272,7 @@ def advantage_interval(
 
 
 # --- rates at thresholds ------------------------------------------------------------------------
-def tpr_at_fpr(
-    scores: np.ndarray, membership: np.ndarray, target_fpr: float, level: float = 0.95, min_false_positives: float = 5.0, roc: RocCurve | None = None
-) -> RateAtFpr:
+def tpr_at_fpr(scores: np.ndarray, membership: np.ndarray, target_fpr: float, level: float = 0.95, min_false_positives: float = 5.0, roc: RocCurve | None = None) -> RateAtFpr:
     """TPR at ``target_fpr`` with a Clopper–Pearson interval on the members' hit count.
 
     Given the threshold, member hits are binomial (members and non-members are independent), so the
@@ -319,9 +312,7 @@ def balanced_accuracy_at(scores: np.ndarray, membership: np.ndarray, threshold: 
     tp, m, fp, n = counts_at_threshold(scores, membership, threshold)
     each = 1.0 - (1.0 - level) / 2
     tpr, fpr = clopper_pearson(tp, m, each), clopper_pearson(fp, n, each)
-    return Interval(
-        (tpr.value + 1.0 - fpr.value) / 2, (tpr.low + 1.0 - fpr.high) / 2, (tpr.high + 1.0 - fpr.low) / 2, level, "clopper-pearson-bonferroni"
-    )
+    return Interval((tpr.value + 1.0 - fpr.value) / 2, (tpr.low + 1.0 - fpr.high) / 2, (tpr.high + 1.0 - fpr.low) / 2, level, "clopper-pearson-bonferroni")
 
 
 def _clopper_pearson_ends(successes: np.ndarray, trials: int, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -431,10 +422,7 @@ def gate(value: Interval, limit: float, direction: Direction = "at_most", policy
     passed = bool(margin >= 0)
     relation = "<=" if direction == "at_most" else ">="
     shown = "point estimate" if end == "point" else f"{end} bound of the {value.level:.0%} interval"
-    explanation = (
-        f"{name} {value}: {shown} {compared:.4g} {'satisfies' if passed else 'violates'} {relation} {limit:g} "
-        f"(policy {policy}); margin {margin:+.4g}"
-    )
+    explanation = f"{name} {value}: {shown} {compared:.4g} {'satisfies' if passed else 'violates'} {relation} {limit:g} (policy {policy}); margin {margin:+.4g}"
     return GateDecision(passed, float(margin), explanation, float(compared), float(limit), direction, policy)
 
 

@@ -16,6 +16,7 @@ in order, so it also works standalone. Forms:
 Every failure is a :class:`~safecompress.errors.UsageError` with one line saying what to do. Torch and
 transformers are imported inside the functions: registering this plugin costs nothing.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -29,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from safecompress.errors import UsageError
 from safecompress.fsutil import atomic_folder, atomic_path
-from safecompress.importing import import_callable
 from safecompress.hookspecs import hookimpl
+from safecompress.importing import import_callable
 
 if TYPE_CHECKING:
     import pluggy
@@ -360,10 +361,7 @@ def _refuse_remote_code(folder: Path, config: Mapping[str, Any]) -> None:
     scripts = sorted(p.name for p in folder.glob("*.py"))
     if custom:
         detail = f" (config.json has {' and '.join(custom)}" + (f"; code files: {', '.join(scripts[:3])})" if scripts else ")")
-        raise UsageError(
-            f"refusing to load {folder}: it asks to run its own Python code{detail}; "
-            "if you trust its source pass --trust-remote-code (trust_remote_code=True)"
-        )
+        raise UsageError(f"refusing to load {folder}: it asks to run its own Python code{detail}; if you trust its source pass --trust-remote-code (trust_remote_code=True)")
 
 
 def _require_plain_entries(folder: Path) -> None:

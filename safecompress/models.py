@@ -3,6 +3,7 @@
 They are addressable as architecture references (``safecompress.models:small_cnn``), so a state dict
 saved from them loads back with ``--arch``.
 """
+
 from __future__ import annotations
 
 import torch

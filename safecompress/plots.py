@@ -4,6 +4,7 @@ matplotlib is an optional extra (``pip install 'safecompress[plots]'``), importe
 is drawn. Figures are built with the object-oriented API on an Agg canvas, so plotting never
 changes the caller's pyplot backend or state.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,7 @@ registered by the runner, :mod:`safecompress.runner.conftests`).
 
 Set ``SAFECOMPRESS_DISABLE_PLUGIN_AUTOLOAD=1`` to load no third-party plugin (the test suite does).
 """
+
 from __future__ import annotations
 
 import importlib

@@ -6,6 +6,7 @@ installed. When active, test modules are collected by safecompress (same fixture
 asserts, same outcomes) and each safety test becomes a pytest item, so pytest's JUnit XML, ``-k``,
 ``-x`` and exit codes apply. Metrics become JUnit properties through ``user_properties``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

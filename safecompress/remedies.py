@@ -5,6 +5,7 @@ test that declared it stays red and decays while it is green. Plugins add remedi
 ``safecompress_register_remedies(register)`` with ``register(name, factory)``, where
 ``factory(context: RemedyContext) -> Remedy``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

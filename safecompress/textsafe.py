@@ -4,6 +4,7 @@ A file name may hold a newline followed by ``::error title=...::`` (a GitHub Act
 command), an ESC sequence that rewrites the terminal, or ``[/bold]`` that rich would parse as
 markup; a ``\\x01`` makes JUnit XML invalid. Every place that shows such text goes through here.
 """
+
 from __future__ import annotations
 
 import re

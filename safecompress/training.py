@@ -4,6 +4,7 @@ Reference models must follow the target's own recipe (METHOD.md §5): when both 
 :func:`fit` from the same :class:`TrainRecipe`, "same recipe" is a fact, not a hope. The recipe is
 plain data with a stable :meth:`TrainRecipe.describe`, so it can be hashed into cache keys.
 """
+
 from __future__ import annotations
 
 import logging

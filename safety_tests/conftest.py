@@ -5,6 +5,7 @@ inference pass per model (``loop_inputs``) on a trimmed audit set, and their ref
 trained once per session (on the full population, by the target's own recipe) and its outputs
 reused. The ``gate`` tests attack the final model with fresh, fully sized references.
 """
+
 import dataclasses
 
 import safecompress

@@ -1,4 +1,5 @@
 """Task performance is a safety test too: a compressed model must stay useful (METHOD.md §3.3)."""
+
 import safecompress
 
 

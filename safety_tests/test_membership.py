@@ -4,6 +4,7 @@
 Thresholds come from ``[tool.safecompress.thresholds]``; every AUC is gated on its interval
 (lenient: fail only when the whole interval is above the limit).
 """
+
 import safecompress
 from safecompress.attacks import loss_attack, make_attack_inputs, rmia_attack
 from safecompress.metrics import delong_difference

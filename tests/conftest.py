@@ -1,4 +1,5 @@
 """Shared pytest fixtures: throw-away safecompress projects run through the real CLI."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-LINEAR_CONFTEST = '''
+LINEAR_CONFTEST = """
 import safecompress
 import torch
 
@@ -18,7 +19,7 @@ import torch
 @safecompress.fixture(scope="session")
 def model_factory():
     return lambda: torch.nn.Linear(4, 2)
-'''
+"""
 
 
 class Project:
@@ -83,10 +84,10 @@ def make_project(tmp_path: Path) -> Callable[[str], Project]:
     return make
 
 
-BARE_SAFETY_TEST = '''
+BARE_SAFETY_TEST = """
 def test_model_loaded(model, record):
     record.metric("parameters", sum(p.numel() for p in model.parameters()))
-'''
+"""
 
 
 @pytest.fixture

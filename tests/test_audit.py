@@ -1,9 +1,10 @@
 """`safecompress audit`: one attack, its metrics with intervals, JSON out, usage errors."""
+
 from __future__ import annotations
 
 import json
 
-FACTORY = '''
+FACTORY = """
 import safecompress
 import torch
 
@@ -11,7 +12,7 @@ import torch
 @safecompress.fixture(scope="session")
 def model_factory():
     return lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
-'''
+"""
 
 
 def test_audit_loss_attack_on_digits(project, capsys) -> None:

@@ -2,6 +2,7 @@
 (``plugins``, ``runner``, ``driver``, ``sparse``, …), and nothing outside the command layer imports
 ``safecompress.cli`` or ``safecompress.commands``. Imports inside functions count; imports under
 ``if TYPE_CHECKING:`` do not (they never run)."""
+
 from __future__ import annotations
 
 import ast
@@ -124,9 +125,6 @@ def test_no_import_cycle_between_rooms():
 
 def test_only_the_command_layer_imports_the_command_layer():
     upward = [
-        f"{module} -> {target}"
-        for module, targets in graph().items()
-        for target in targets
-        if target.startswith(COMMAND_LAYER) and not module.startswith(COMMAND_LAYER) and module not in ENTRY_POINTS
+        f"{module} -> {target}" for module, targets in graph().items() for target in targets if target.startswith(COMMAND_LAYER) and not module.startswith(COMMAND_LAYER) and module not in ENTRY_POINTS
     ]
     assert upward == []

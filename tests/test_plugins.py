@@ -1,4 +1,5 @@
 """Third-party plugins through the `safecompress` entry-point group, and the switch that blocks them."""
+
 from __future__ import annotations
 
 import os
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PLUGIN = '''
+PLUGIN = """
 import safecompress
 from safecompress.hookspecs import hookimpl
 
@@ -30,7 +31,7 @@ def safecompress_register_fixtures(register):
 @hookimpl
 def safecompress_register_attacks(register):
     register("canary", canary_attack)
-'''
+"""
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """The pytest plugin: same verdicts as `safecompress test`, and inert unless asked for."""
+
 from __future__ import annotations
 
 import os

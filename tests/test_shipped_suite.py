@@ -1,6 +1,7 @@
 """The shipped `safety_tests/` judge a model against its dense parent when there is one (relative
 targets) and fall back to the absolute limits when there is none; the accuracy test is the
 performance guard and the in-loop RMIA test steers adversarial regularisation."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -4,9 +4,11 @@
 ``pyproject.toml`` that has ``[tool.safecompress]``); fixtures here override the built-ins of the
 same name. ``train_recipe`` is left to the built-in, which reads ``[tool.safecompress.recipe]``.
 """
-import safecompress
 
-from fmnist_project import build_data, data_name, model_factory as make_factory
+from fmnist_project import build_data, data_name
+from fmnist_project import model_factory as make_factory
+
+import safecompress
 
 
 @safecompress.fixture(scope="session")

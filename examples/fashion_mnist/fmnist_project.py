@@ -4,6 +4,7 @@ Both read ``[tool.safecompress]`` of this folder's ``pyproject.toml``: the membe
 trained on are exactly the members the attacks test for, and the reference models of LiRA and RMIA
 are trained by the target's own recipe. Keep anything the two sides share in this one module.
 """
+
 from __future__ import annotations
 
 import functools

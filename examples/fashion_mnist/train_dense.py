@@ -8,6 +8,7 @@ Data sizes, seed and recipe come from ``[tool.safecompress]`` in pyproject.toml,
 members the safety tests probe. Writes ``dense/model.safetensors`` (a plain state dict; the
 ``model_factory`` fixture in conftest.py supplies the architecture when it is loaded).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,21 +40,21 @@ def main(argv: list[str] | None = None) -> int:
     name = args.data or data_name(settings.get("data"))
     if name != data_name(settings.get("data")):
         # The safety tests rebuild the data from the same settings: they must see the same members.
-        print(f"note: the safety tests will use {data_name(settings.get('data'))!r}; export {DATA_ENV}={name} for "
-              "`safecompress compress` and `safecompress test` too, or they audit the wrong members", file=sys.stderr)
+        print(
+            f"note: the safety tests will use {data_name(settings.get('data'))!r}; export {DATA_ENV}={name} for `safecompress compress` and `safecompress test` too, or they audit the wrong members",
+            file=sys.stderr,
+        )
     seed = int(settings.get("seed", 0))
     recipe = TrainRecipe(**settings.get("recipe", {}))
     splits = build_data(name, settings.get("data-options", {}), seed)
-    print(f"{name}: {len(splits.members)} members, {len(splits.non_members)} non-members, "
-          f"{len(splits.population)} population, {len(splits.test)} test; recipe {recipe.describe()}")
+    print(f"{name}: {len(splits.members)} members, {len(splits.non_members)} non-members, {len(splits.population)} population, {len(splits.test)} test; recipe {recipe.describe()}")
 
     started = time.perf_counter()
     torch.manual_seed(seed)  # the initialisation; fit() seeds shuffling itself
     model = fit(build_model(splits.num_classes), splits.members, recipe, seed=seed, device=args.device)
     seconds = time.perf_counter() - started
     train_acc, test_acc = accuracy(model, splits.members), accuracy(model, splits.test)
-    print(f"trained in {seconds:.1f}s: member accuracy {train_acc:.3f}, test accuracy {test_acc:.3f} "
-          f"(the gap is what membership inference feeds on)")
+    print(f"trained in {seconds:.1f}s: member accuracy {train_acc:.3f}, test accuracy {test_acc:.3f} (the gap is what membership inference feeds on)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     path = save_model(model.cpu(), args.out, format="safetensors")
     print(f"saved {path}")

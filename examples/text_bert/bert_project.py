@@ -4,6 +4,7 @@ Both read ``[tool.safecompress]`` of this folder's ``pyproject.toml``. For text 
 depends on the data: the embedding table has one row per token of the vocabulary learned from the
 members, so the model factory is built from the data (``vocab_size``, ``max_length``).
 """
+
 from __future__ import annotations
 
 import functools

@@ -4,9 +4,11 @@
 ``pyproject.toml`` with ``[tool.safecompress]``). ``train_recipe`` is the built-in one, read from
 ``[tool.safecompress.recipe]``.
 """
-import safecompress
 
-from bert_project import build_data, model_factory as make_factory
+from bert_project import build_data
+from bert_project import model_factory as make_factory
+
+import safecompress
 
 
 @safecompress.fixture(scope="session")

@@ -10,6 +10,7 @@ the members the safety tests probe. Writes ``dense/model.safetensors`` (a state 
 
 Without WordNet (Debian package ``wordnet-base``) it says so and exits 0 without training.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     splits = build_data(settings["data"], options, seed)
     vocab, length = int(splits.extra["vocab_size"]), int(splits.extra["max_length"])
-    print(f"{splits.source}: {len(splits.members)} members, {len(splits.non_members)} non-members, {len(splits.population)} population, "
-          f"{len(splits.test)} test, {splits.num_classes} classes; vocabulary of {vocab} learned from the members "
-          f"({time.perf_counter() - started:.1f}s)")
+    print(
+        f"{splits.source}: {len(splits.members)} members, {len(splits.non_members)} non-members, {len(splits.population)} population, "
+        f"{len(splits.test)} test, {splits.num_classes} classes; vocabulary of {vocab} learned from the members "
+        f"({time.perf_counter() - started:.1f}s)"
+    )
 
     started = time.perf_counter()
     torch.manual_seed(seed)  # the initialisation; fit() seeds shuffling and dropout itself
@@ -57,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     model = fit(model, splits.members, recipe, seed=seed, device=args.device)
     seconds = time.perf_counter() - started
     train_acc, test_acc = accuracy(model, splits.members), accuracy(model, splits.test)
-    print(f"trained {recipe.epochs} epochs in {seconds:.1f}s ({recipe.epochs * len(splits.members) / seconds:.0f} samples/s): "
-          f"member accuracy {train_acc:.3f}, test accuracy {test_acc:.3f}")
+    print(f"trained {recipe.epochs} epochs in {seconds:.1f}s ({recipe.epochs * len(splits.members) / seconds:.0f} samples/s): member accuracy {train_acc:.3f}, test accuracy {test_acc:.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     print(f"saved {save_model(model.cpu(), args.out, format='safetensors')}")
     if args.hf:

@@ -5,6 +5,7 @@ Data in, results out: build :class:`AttackInputs` (from cached outputs, or from 
 :func:`run_attack` does all of it by name; :data:`BUILTIN_ATTACKS` lists the attacks and their
 cost tiers. Statistics and gates live in :mod:`safecompress.metrics`.
 """
+
 from __future__ import annotations
 
 from safecompress.attacks.data_structures import AttackInputs, AttackResults, MetricOptions, Role, SliceMetrics, assign_roles

@@ -10,6 +10,7 @@ was not trained on, never from ``data.non_members``: the gate evaluates on every
 in-loop tests select candidates and checkpoints, so drawing them there would select on the gate's
 evaluation data (METHOD.md §4).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -51,8 +52,13 @@ def audit_rows(data: DataSplits, members: int, population: int, seed: int) -> di
 
 def audit_splits(data: DataSplits, rows: dict[str, np.ndarray]) -> DataSplits:
     return DataSplits(
-        data.members.subset(rows["members"]), data.population.subset(rows["non_members"]),
-        data.population.subset(rows["population"]), data.test, data.num_classes, data.source, data.seed,
+        data.members.subset(rows["members"]),
+        data.population.subset(rows["non_members"]),
+        data.population.subset(rows["population"]),
+        data.test,
+        data.num_classes,
+        data.source,
+        data.seed,
     )
 
 

@@ -5,6 +5,7 @@ difficulty shared by all models, and a model's true-label logit rises by ``signa
 was in its training set — so attacks can be checked without training anything: ``signal=0`` is the
 null (no leakage), ``signal>0`` a known leak.
 """
+
 from __future__ import annotations
 
 import time
@@ -64,9 +65,7 @@ def _best_time(fn: Any, repeats: int) -> float:
     return best
 
 
-def run_attack_benchmark(
-    n_targets: int = 10_000, n_population: int = 10_000, n_refs: int = 4, num_classes: int = 10, pairwise_sample: int = 1_000, repeats: int = 3, seed: int = 0
-) -> dict[str, Any]:
+def run_attack_benchmark(n_targets: int = 10_000, n_population: int = 10_000, n_refs: int = 4, num_classes: int = 10, pairwise_sample: int = 1_000, repeats: int = 3, seed: int = 0) -> dict[str, Any]:
     """Seconds to score ``n_targets`` against ``n_population`` z samples with RMIA, and for context LiRA.
 
     ``rmia_sorted_scoring_s`` is the O((|X|+|Z|) log |Z|) core; ``rmia_pairwise_scoring_s`` the

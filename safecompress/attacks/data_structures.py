@@ -10,6 +10,7 @@ balanced (as many members as non-members).
 accuracy at a calibrated threshold, advantage, an ε lower bound — each with an interval — plus
 per-class slices, ``summary()`` and a JSON-ready ``to_dict()``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -341,8 +342,7 @@ class AttackResults:
             lines.append(f"  TPR@{fpr:.1%} FPR: {rate.tpr.format(percent=True)}{flag}")
         if self.balanced_accuracy is not None and self.epsilon is not None:
             lines.append(
-                f"  balanced accuracy {self.balanced_accuracy} at calibrated threshold {self.threshold:.4g}; "
-                f"advantage {self.advantage}; eps >= {self.epsilon.value:.3f} (delta={self.epsilon.delta:g})"
+                f"  balanced accuracy {self.balanced_accuracy} at calibrated threshold {self.threshold:.4g}; advantage {self.advantage}; eps >= {self.epsilon.value:.3f} (delta={self.epsilon.delta:g})"
             )
         else:
             lines.append(f"  advantage {self.advantage}; no calibration scores, so no calibrated threshold or eps bound")
@@ -447,4 +447,3 @@ def scores_to_results(
         tier=tier,
         extra=extra,
     )
-

@@ -10,6 +10,7 @@ output branch C→1024→512→64, label branch C→512→64, fusion 128→256�
 adds the per-sample loss and the gradient of the loss w.r.t. the last layer's weights (TSE 2024),
 computed by :func:`safecompress.attacks.wrappers.last_layer_gradients` with ``torch.func``.
 """
+
 from __future__ import annotations
 
 import copy

@@ -11,6 +11,7 @@ With few references the per-sample variance is noise, so ``variance="global"`` u
 (the standard deviation of all IN or all OUT observations, as in the authors' code); ``"auto"``
 switches to per-sample σ only when every scored sample has ``PER_EXAMPLE_MIN`` references per side.
 """
+
 from __future__ import annotations
 
 from typing import Literal, Optional

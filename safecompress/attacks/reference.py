@@ -11,6 +11,7 @@ References are trained in complementary pairs on random halves of a pool, so eve
 IN for half of them and OUT for the other half (Carlini et al. 2022). Offline attacks use the
 population as the pool (targets are OUT of every reference); online attacks add the targets.
 """
+
 from __future__ import annotations
 
 import copy
@@ -212,9 +213,7 @@ def concat_splits(splits: Sequence[Split], name: str = "pool") -> Split:
 
 def outputs_on(models: Sequence[nn.Module], splits: Sequence[Split], device: torch.device, batch_size: int) -> np.ndarray:
     """(len(models), Σ len(splits), C) float32 logits of every model on the splits, in order."""
-    return np.stack(
-        [np.concatenate([predict_logits(model, split, device, batch_size).numpy() for split in splits]) for model in models]
-    ).astype(np.float32)
+    return np.stack([np.concatenate([predict_logits(model, split, device, batch_size).numpy() for split in splits]) for model in models]).astype(np.float32)
 
 
 def reference_in_masks(references: ReferenceModels, n_rows: int, pool_rows: Optional[np.ndarray] = None) -> np.ndarray:

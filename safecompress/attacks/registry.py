@@ -4,6 +4,7 @@ Built-ins are registered through the same ``safecompress_register_attacks`` hook
 attacks (this module is a plugin). Tiers: 0 free (cached outputs), 1 learned (an attack model is
 trained), 2 strong (reference models are trained — the gate).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -12,6 +12,7 @@ OUT references exist and the offline approximation applies: Pr(x) ≈ ½[(1 + a)
 references cannot attack each other (two complementary ones) it is tuned on the calibration rows,
 and with neither it defaults to 0.3. Ratios are handled in log space throughout.
 """
+
 from __future__ import annotations
 
 import logging

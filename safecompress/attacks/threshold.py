@@ -6,6 +6,7 @@ each class gets its own threshold, fit on calibration rows to maximise balanced 
 score becomes the distance above that class's threshold — one ROC across classes whose thresholds
 differ. The generalization gap is the "gap attack" (member iff correctly classified, Yeom et al.).
 """
+
 from __future__ import annotations
 
 from typing import Callable, Optional
@@ -66,9 +67,7 @@ def class_thresholds(signal: np.ndarray, inputs: AttackInputs) -> np.ndarray:
     return np.where(np.isfinite(thresholds), thresholds, fallback if np.isfinite(fallback) else 0.0)
 
 
-def threshold_attack(
-    inputs: AttackInputs, signal: Signal, name: str, *, class_dependent: bool = False, options: Optional[MetricOptions] = None
-) -> AttackResults:
+def threshold_attack(inputs: AttackInputs, signal: Signal, name: str, *, class_dependent: bool = False, options: Optional[MetricOptions] = None) -> AttackResults:
     """Score every row by ``signal``, optionally shifted by its class threshold, and evaluate."""
     values = signal(inputs)
     extra: dict[str, object] = {"class_dependent": class_dependent}

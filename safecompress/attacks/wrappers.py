@@ -7,6 +7,7 @@ serves as calibration non-members and as the reference models' training pool, an
 queried the same way (no augmentation). :func:`run_attacks` builds the inputs once for several
 attacks, so the tier-0 attacks share one inference pass and LiRA and RMIA share references.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -163,8 +164,17 @@ def run_attacks(
     k = (refs if refs is not None else DEFAULT_REFERENCES) if REFERENCES in needs else (refs or 0)
     device = resolve_device(device)
     inputs = make_attack_inputs(
-        model, splits, device=device, batch_size=batch_size, seed=seed, calibration_fraction=calibration_fraction,
-        refs=k, online=online, recipe=recipe, cache_dir=cache_dir, gradients=GRADIENTS in needs,
+        model,
+        splits,
+        device=device,
+        batch_size=batch_size,
+        seed=seed,
+        calibration_fraction=calibration_fraction,
+        refs=k,
+        online=online,
+        recipe=recipe,
+        cache_dir=cache_dir,
+        gradients=GRADIENTS in needs,
     )
     offered = {"seed": seed, "device": device, "options": options}
     protocol = {"seed": seed, "calibration_fraction": calibration_fraction, "references": k, "online_references": online, "device": str(device)}
@@ -195,7 +205,18 @@ def run_attack(
 ) -> AttackResults:
     """One attack by name on ``model`` and ``splits``; extra keywords go to the attack itself."""
     return run_attacks(
-        [name], model, splits, device=device, refs=refs, recipe=recipe, cache_dir=cache_dir, seed=seed, online=online,
-        batch_size=batch_size, calibration_fraction=calibration_fraction, options=options, registry=registry,
+        [name],
+        model,
+        splits,
+        device=device,
+        refs=refs,
+        recipe=recipe,
+        cache_dir=cache_dir,
+        seed=seed,
+        online=online,
+        batch_size=batch_size,
+        calibration_fraction=calibration_fraction,
+        options=options,
+        registry=registry,
         attack_options={name: attack_options},
     )[name]

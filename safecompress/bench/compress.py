@@ -24,6 +24,7 @@ them), plus the loss and modified-entropy attacks, on all members vs all non-mem
 on the held-out ``test`` split. The loop never sees the gate's attack: in-loop RMIA uses a single
 reference and a smaller audit set.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,8 +74,16 @@ class TaskSpec:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "name": self.name, "data": self.data, "data_options": self.data_options, "recipe": self.recipe, "model": self.model,
-            "model_options": self.model_options, "densities": list(self.densities), "seeds": list(self.seeds), "arms": list(self.arms), "note": self.note,
+            "name": self.name,
+            "data": self.data,
+            "data_options": self.data_options,
+            "recipe": self.recipe,
+            "model": self.model,
+            "model_options": self.model_options,
+            "densities": list(self.densities),
+            "seeds": list(self.seeds),
+            "arms": list(self.arms),
+            "note": self.note,
         }
 
 
@@ -114,18 +123,20 @@ def make_plan(quick: bool = False, seeds: Optional[Sequence[int]] = None, text: 
     want_text = (not quick) if text is None else text
     if want_text:
         if (Path(wordnet_root) / "data.noun").is_file():
-            tasks.append(TaskSpec(
-                name="wordnet",
-                data="wordnet",
-                data_options=dict(TEXT_DATA),
-                recipe={"epochs": 30, "batch_size": 64, "lr": 1e-3, "optimizer": "adam"},
-                model="tiny_bert",
-                model_options={"hidden_size": 64, "layers": 2},
-                densities=(0.1,),
-                seeds=chosen[:1],
-                arms=("dense", "one-shot", "plain-dst", "sc-select", "sc-remedies"),
-                note="the first seed of each run only, d = 0.1 (time budget); not part of the claim",
-            ))
+            tasks.append(
+                TaskSpec(
+                    name="wordnet",
+                    data="wordnet",
+                    data_options=dict(TEXT_DATA),
+                    recipe={"epochs": 30, "batch_size": 64, "lr": 1e-3, "optimizer": "adam"},
+                    model="tiny_bert",
+                    model_options={"hidden_size": 64, "layers": 2},
+                    densities=(0.1,),
+                    seeds=chosen[:1],
+                    arms=("dense", "one-shot", "plain-dst", "sc-select", "sc-remedies"),
+                    note="the first seed of each run only, d = 0.1 (time budget); not part of the claim",
+                )
+            )
         else:
             skipped.append(f"text task skipped: {Path(wordnet_root) / 'data.noun'} is missing (apt-get install wordnet-base)")
     return BenchPlan(tuple(tasks), refs=4, quick=quick, skipped=tuple(skipped))
@@ -169,7 +180,7 @@ class AccuracyOnlySelection:
     def safecompress_select_candidate(self, candidates: Sequence[Any], config: Any) -> Optional[Any]:
         if not candidates:
             return None
-        return max(candidates, key=lambda c: (c.accuracy if math.isfinite(c.accuracy) else -math.inf))
+        return max(candidates, key=lambda c: c.accuracy if math.isfinite(c.accuracy) else -math.inf)
 
 
 def arm_settings(arm: str, density: float, seed: int, base: Any, out: Path) -> Any:
@@ -308,7 +319,9 @@ def start_session(task: TaskSpec, seed: int, device: str, rootdir: Path, project
     return session
 
 
-def run_seed(task: TaskSpec, seed: int, *, device: str, rootdir: Path, project_ini: dict[str, Any], refs: int, extra_density: Optional[float], log: Log, on_record: Callable[[dict[str, Any]], None]) -> None:
+def run_seed(
+    task: TaskSpec, seed: int, *, device: str, rootdir: Path, project_ini: dict[str, Any], refs: int, extra_density: Optional[float], log: Log, on_record: Callable[[dict[str, Any]], None]
+) -> None:
     """Every arm of ``task`` at every density for one seed; each finished arm goes to ``on_record``."""
     from safecompress.driver.loop import CompressionLoop
     from safecompress.driver.settings import CompressSettings
@@ -337,9 +350,22 @@ def run_seed(task: TaskSpec, seed: int, *, device: str, rootdir: Path, project_i
         setup_seconds = time.perf_counter() - setup
         references = gate_references(parent, data, recipe, seed, session.device, refs)
         gate = gate_metrics(parent, data, references, seed, session.device)
-        on_record(_record(task, seed, 1.0, "dense", gate, dense_seconds, None, {
-            "in_loop_setup_seconds": round(setup_seconds, 3), "gate_references_seconds": references.seconds, "gate_references_cached": references.loaded_from_cache,
-        }))
+        on_record(
+            _record(
+                task,
+                seed,
+                1.0,
+                "dense",
+                gate,
+                dense_seconds,
+                None,
+                {
+                    "in_loop_setup_seconds": round(setup_seconds, 3),
+                    "gate_references_seconds": references.seconds,
+                    "gate_references_cached": references.loaded_from_cache,
+                },
+            )
+        )
         log(f"{task.name} seed {seed}: dense  acc {gate['test_accuracy']['value']:.4f}  RMIA {gate['attacks']['rmia']['auc']['value']:.4f}  ({dense_seconds:.0f}s, gate {gate['gate_seconds']:.0f}s)")
 
         grid = [(d, arm) for d in task.densities for arm in task.arms if arm != "dense"]
@@ -438,6 +464,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def paired(records: Sequence[dict[str, Any]], task: str, density_a: float, arm_a: str, density_b: float, arm_b: str, metric: str) -> dict[str, Any]:
     """Mean ± SE over seeds of metric(arm_a) − metric(arm_b), paired by seed."""
+
     def by_seed(density: float, arm: str) -> dict[int, float]:
         return {r["seed"]: metric_of(r, metric) for r in records if r["task"] == task and r["arm"] == arm and math.isclose(r["density"], density)}
 
@@ -462,7 +489,12 @@ def check_claim(records: Sequence[dict[str, Any]], arm: str, task: str = CLAIM_T
 
     m = lambda s: s["mean"]  # noqa: E731
     cond("rmia_gain_vs_plain_dst", gain, None if m(gain) is None else m(gain) >= CLAIM_AUC_GAIN, f"mean(RMIA AUC plain DST − {arm}) ≥ {CLAIM_AUC_GAIN}")
-    cond("accuracy_vs_plain_dst", {k: (v * 100 if isinstance(v, float) else v) for k, v in accuracy.items()}, None if m(accuracy) is None else m(accuracy) * 100 >= -CLAIM_ACCURACY_POINTS, f"mean test accuracy of {arm} ≥ plain DST − {CLAIM_ACCURACY_POINTS} point (values in points)")
+    cond(
+        "accuracy_vs_plain_dst",
+        {k: (v * 100 if isinstance(v, float) else v) for k, v in accuracy.items()},
+        None if m(accuracy) is None else m(accuracy) * 100 >= -CLAIM_ACCURACY_POINTS,
+        f"mean test accuracy of {arm} ≥ plain DST − {CLAIM_ACCURACY_POINTS} point (values in points)",
+    )
     cond("no_more_leaky_than_dense", vs_dense, None if m(vs_dense) is None else m(vs_dense) <= 0.0, f"mean(RMIA AUC {arm} − dense) ≤ 0")
     cond("beats_accuracy_only_selection", vs_accuracy_only, None if m(vs_accuracy_only) is None else m(vs_accuracy_only) < 0.0, f"mean(RMIA AUC {arm} − accuracy-only selection) < 0")
     cond("beats_plain_dst_next_density_down", vs_next_down, None if m(vs_next_down) is None else m(vs_next_down) < 0.0, f"mean(RMIA AUC {arm} at d={density:g} − plain DST at d={next_down:g}) < 0")
@@ -472,7 +504,12 @@ def check_claim(records: Sequence[dict[str, Any]], arm: str, task: str = CLAIM_T
         ok = None if diff["mean"] is None or diff["se"] is None else diff["mean"] <= diff["se"]
         worse[metric] = {**diff, "holds": ok}
     known = [w["holds"] for w in worse.values() if w["holds"] is not None]
-    cond("no_attack_worse_by_more_than_one_se", {"per_attack": worse, "mean": None, "se": None, "n": len(known)}, (all(known) if known else None), f"for every attack metric, mean({arm} − plain DST) ≤ SE of the paired difference")
+    cond(
+        "no_attack_worse_by_more_than_one_se",
+        {"per_attack": worse, "mean": None, "se": None, "n": len(known)},
+        (all(known) if known else None),
+        f"for every attack metric, mean({arm} − plain DST) ≤ SE of the paired difference",
+    )
     verdicts = [c["holds"] for c in conditions.values()]
     holds = None if any(v is None for v in verdicts) else all(verdicts)
     return {"arm": arm, "task": task, "density": density, "conditions": conditions, "holds": holds}
@@ -543,7 +580,12 @@ def _assemble(plan: BenchPlan, records: list[dict[str, Any]], project_ini: dict[
         "skipped": list(plan.skipped),
         "refs": plan.refs,
         "gate_attacks": list(GATE_ATTACKS),
-        "project_settings": {"compress": project_ini.get("compress", {}), "thresholds": project_ini.get("thresholds", {}), "loop-members": project_ini.get("loop-members"), "loop-population": project_ini.get("loop-population")},
+        "project_settings": {
+            "compress": project_ini.get("compress", {}),
+            "thresholds": project_ini.get("thresholds", {}),
+            "loop-members": project_ini.get("loop-members"),
+            "loop-population": project_ini.get("loop-population"),
+        },
         "environment": {
             **versions(),
             "device": device,

@@ -11,6 +11,7 @@ Three measurements, each the median of ``repeats`` runs in one process:
 
 The result is plain JSON-able data; :func:`render_markdown` turns it into README tables.
 """
+
 from __future__ import annotations
 
 import os
@@ -162,7 +163,7 @@ def _throughput(case: Case, device: torch.device, repeats: int, quick: bool) -> 
         _train(model, optimizer, engine, batches[:2])  # warm-up: allocator, lazy state, kernels
     times: dict[bool, list[float]] = {False: [], True: []}
     for r in range(repeats):
-        for sparse in ((False, True) if r % 2 == 0 else (True, False)):
+        for sparse in (False, True) if r % 2 == 0 else (True, False):
             model, optimizer, engine = runs[sparse]
             times[sparse].append(_timed(device, lambda: _train(model, optimizer, engine, batches)))
     samples = steps * case.batch_size
@@ -181,9 +182,7 @@ def _throughput(case: Case, device: torch.device, repeats: int, quick: bool) -> 
 def _update_cost(case: Case, device: torch.device, repeats: int) -> list[dict]:
     # Every step is an update step so the hook keeps a fresh dense gradient and momentum signal.
     schedule = PruneSchedule(10**7, update_interval=1, stop_fraction=0.0, p0=0.5, p_min=0.5)
-    model, optimizer, engine = _setup(
-        case, device, sparse=True, schedule=schedule, auto_update=False, extra_growth=GROWTH_RULES, momentum_window=1
-    )
+    model, optimizer, engine = _setup(case, device, sparse=True, schedule=schedule, auto_update=False, extra_growth=GROWTH_RULES, momentum_window=1)
     assert engine is not None
     g = torch.Generator().manual_seed(1)
     batch = [case.batch(g, device)]
@@ -250,10 +249,7 @@ def render_markdown(results: dict) -> str:
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for row in results["throughput"]:
-        lines.append(
-            f"| {row['model']} | {row['batch_size']} | {row['dense_samples_per_s']:.1f} | "
-            f"{row['sparse_samples_per_s']:.1f} | {row['ratio']:.3f} |"
-        )
+        lines.append(f"| {row['model']} | {row['batch_size']} | {row['dense_samples_per_s']:.1f} | {row['sparse_samples_per_s']:.1f} | {row['ratio']:.3f} |")
     lines += [
         "",
         "### One topology update (propose + apply, p = 0.5)",
@@ -262,9 +258,7 @@ def render_markdown(results: dict) -> str:
         "| --- | ---: | --- | ---: | ---: |",
     ]
     for row in results["updates"]:
-        lines.append(
-            f"| {row['model']} | {row['maskable_weights']:,} | {row['growth']} | {row['update_ms']:.1f} | {row['update_in_steps']:.2f} |"
-        )
+        lines.append(f"| {row['model']} | {row['maskable_weights']:,} | {row['growth']} | {row['update_ms']:.1f} | {row['update_in_steps']:.2f} |")
     lines += [
         "",
         "### Sparse artifact size",

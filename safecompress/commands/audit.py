@@ -4,6 +4,7 @@ The standalone use privacy auditors expect: the project's ``data`` fixture says 
 members; the ``train_recipe`` fixture says how reference models are trained. Exit 0 unless
 ``--fail-above`` is given and the whole AUC interval lies above it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,8 +76,15 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         data = session.fixture_value("data")
         recipe = session.train_recipe()
         results = run_attack(
-            name, model, data, device=session.device, refs=args.refs, online=args.online, recipe=recipe,
-            seed=int(config.getoption("seed", 0)), registry=registry,
+            name,
+            model,
+            data,
+            device=session.device,
+            refs=args.refs,
+            online=args.online,
+            recipe=recipe,
+            seed=int(config.getoption("seed", 0)),
+            registry=registry,
         )
         console.print(results.summary(), highlight=False, markup=False)
         if args.results_json:

@@ -5,6 +5,7 @@
 ``compress``  SafeCompress vs dense, one-shot pruning and plain DST on privacy and accuracy
               (METHOD.md §8; see docs/benchmark.md).
 """
+
 from __future__ import annotations
 
 import argparse

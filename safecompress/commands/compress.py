@@ -1,4 +1,5 @@
 """``safecompress compress MODEL``: test-driven sparse training of a dense parent, then the gate."""
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace, config: Any) -> Any:
     from safecompress.driver.settings import CompressSettings
 
-    cli = {name: getattr(args, name, None) for name in ("density", "epochs", "candidates", "probe_steps", "lambda_", "updates", "final_checks", "remedies", "out", "resume", "overwrite", "seed", "device")}
+    cli = {
+        name: getattr(args, name, None) for name in ("density", "epochs", "candidates", "probe_steps", "lambda_", "updates", "final_checks", "remedies", "out", "resume", "overwrite", "seed", "device")
+    }
     return CompressSettings.from_sources(cli, dict(config.ini.get("compress", {})))
 
 

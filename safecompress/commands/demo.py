@@ -5,6 +5,7 @@ Trains a small dense CNN on the members, compresses it to d = 0.1 with the proje
 It exits 0 once it has run, whatever the gate said (the table says it); ``safecompress compress``
 is the command that exits with the gate's code.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,8 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
 
     def body(session: Any) -> int:
         from safecompress.driver.outputs import RUN_OUTPUTS, prepare_output_folder
-        from safecompress.models import small_cnn
         from safecompress.modelio import save_model
+        from safecompress.models import small_cnn
         from safecompress.training import fit
 
         prepare_output_folder(settings.out, resume=False, overwrite=settings.overwrite, names=(*RUN_OUTPUTS, DENSE_PARENT), resumable=False)

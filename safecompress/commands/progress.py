@@ -1,4 +1,5 @@
 """Progress of a compression run: a rich live panel on a terminal, one line per update in CI logs (``-q``)."""
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -62,10 +63,7 @@ class CompressProgress:
     def final_check_line(self, check: dict[str, Any]) -> str:
         tested = check["candidates"][0]
         weights = ", ".join(f"{k}={v:g}" for k, v in check["remedy_weights"].items()) or "none"
-        return (
-            f"final check step {check['step']}: accuracy {tested['accuracy']:.4f}, risk {tested['risk']:+.4f}, "
-            f"failures {tested['failures']:g} | best so far {check['kept']} | remedies: {weights}"
-        )
+        return f"final check step {check['step']}: accuracy {tested['accuracy']:.4f}, risk {tested['risk']:+.4f}, failures {tested['failures']:g} | best so far {check['kept']} | remedies: {weights}"
 
     def render(self) -> Group:
         table = Table(show_header=False, box=None)

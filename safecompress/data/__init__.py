@@ -2,6 +2,7 @@
 
 Importing this package does not import torch; the builders do, when called.
 """
+
 from __future__ import annotations
 
 from safecompress.data.builtin import BUILTIN_DATASETS, build_dataset, registered_datasets, resolve_builder

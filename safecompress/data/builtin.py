@@ -3,6 +3,7 @@
 ``[tool.safecompress] data = NAME`` names a registered dataset or a ``package.module:function``
 reference to a builder; :func:`build_dataset` resolves either.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -12,8 +13,8 @@ from safecompress.data.images import digits, fashion_mnist_embedded, fashion_mni
 from safecompress.data.splits import DataSplits
 from safecompress.data.text import wordnet_glosses
 from safecompress.errors import UsageError
-from safecompress.importing import import_callable
 from safecompress.hookspecs import hookimpl
+from safecompress.importing import import_callable
 
 if TYPE_CHECKING:
     import pluggy
@@ -39,10 +40,7 @@ def resolve_builder(name_or_ref: str, registry: Mapping[str, Callable[..., Any]]
         return registry[name_or_ref]
     module_name, colon, attribute = name_or_ref.partition(":")
     if not colon:
-        raise UsageError(
-            f"unknown dataset {name_or_ref!r}; known: {', '.join(sorted(registry))} "
-            "(or give a builder as package.module:function)"
-        )
+        raise UsageError(f"unknown dataset {name_or_ref!r}; known: {', '.join(sorted(registry))} (or give a builder as package.module:function)")
     return import_callable(name_or_ref, f"dataset {name_or_ref!r}")
 
 

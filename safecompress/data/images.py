@@ -4,6 +4,7 @@ Inputs are float32 tensors of shape N×1×H×W, normalised with the dataset's me
 (the same transform for every role, METHOD.md §4); labels are int64. Torch is imported inside the
 builders so that ``import safecompress.data`` stays light.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -168,4 +169,3 @@ def digits(members: int = 400, non_members: int = 400, population: int = 600, te
             "indexing": "index i is row i of sklearn.datasets.load_digits()",
         },
     )
-

@@ -5,6 +5,7 @@ disjoint, each role follows the pool's class proportions (members and non-member
 distribution, otherwise an attack could score by guessing the class), and the draw depends on
 ``seed`` alone.
 """
+
 from __future__ import annotations
 
 from typing import Mapping
@@ -25,10 +26,7 @@ def check_sizes(dataset: str, members: int, non_members: int, population: int, t
     if members < 1:
         raise UsageError(f"{dataset}: members must be at least 1, got {members}")
     if members != non_members:
-        raise UsageError(
-            f"{dataset}: members ({members}) and non_members ({non_members}) must be equal: "
-            "membership attacks are evaluated on balanced sets (METHOD.md §4)"
-        )
+        raise UsageError(f"{dataset}: members ({members}) and non_members ({non_members}) must be equal: membership attacks are evaluated on balanced sets (METHOD.md §4)")
     return {role: int(size) for role, size in sizes.items()}
 
 

@@ -9,6 +9,7 @@ name exactly which samples were members. :class:`DataSplits` groups the four rol
 - ``population``: extra same-distribution data for attack calibration and reference models;
 - ``test``: held out from every selection, for honest task accuracy.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -119,8 +120,5 @@ class DataSplits:
             "source": self.source,
             "seed": self.seed,
             "num_classes": self.num_classes,
-            "roles": {
-                split.name: {"count": len(split), "indices": split.indices.tolist(), "sha256": split.fingerprint()}
-                for split in (self.members, self.non_members, self.population, self.test)
-            },
+            "roles": {split.name: {"count": len(split), "indices": split.indices.tolist(), "sha256": split.fingerprint()} for split in (self.members, self.non_members, self.population, self.test)},
         }

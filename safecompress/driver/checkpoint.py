@@ -1,5 +1,6 @@
 """Checkpoints of a compression run: written atomically after every decision, read back with
 ``weights_only=True``, and accepted for ``--resume`` only by the run that wrote them."""
+
 from __future__ import annotations
 
 import copy
@@ -76,7 +77,9 @@ def capture_loop(loop: "CompressionLoop") -> dict[str, Any]:
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         **loop.steering.state_dict(),
         "timers": loop.timers.to_dict(),
-        "best": None if loop.best is None else {
+        "best": None
+        if loop.best is None
+        else {
             "step": loop.best_step,
             "name": loop.best.name,
             "reports": json.dumps([r.to_dict() for r in loop.best.reports]),

@@ -1,6 +1,7 @@
 """The final gate (METHOD.md §3, after training): the full suite on the compressed model and on its
 dense parent, the deltas with intervals, honest test accuracy, and everything a third party needs
 to re-audit the model (which samples were members, the seed, the versions)."""
+
 from __future__ import annotations
 
 import platform
@@ -14,6 +15,7 @@ from safecompress.inference import predict_logits
 from safecompress.metrics import clopper_pearson
 from safecompress.runner.reports import TestReport
 from safecompress.runner.session import ExitCode, SafetySession
+
 
 @dataclass
 class GateRun:
@@ -85,18 +87,20 @@ def compare(compressed: GateRun, dense: GateRun) -> list[dict[str, Any]]:
                 "dense_outcome": other.outcome,
             }
             rows.append(row)
-    rows.append({
-        "test": "(held-out test split)",
-        "metric": "test_accuracy",
-        "compressed": compressed.test_accuracy["value"],
-        "compressed_interval": [compressed.test_accuracy["low"], compressed.test_accuracy["high"]],
-        "dense": dense.test_accuracy["value"],
-        "dense_interval": [dense.test_accuracy["low"], dense.test_accuracy["high"]],
-        "delta": compressed.test_accuracy["value"] - dense.test_accuracy["value"],
-        "delta_interval": [compressed.test_accuracy["low"] - dense.test_accuracy["high"], compressed.test_accuracy["high"] - dense.test_accuracy["low"]],
-        "compressed_outcome": "",
-        "dense_outcome": "",
-    })
+    rows.append(
+        {
+            "test": "(held-out test split)",
+            "metric": "test_accuracy",
+            "compressed": compressed.test_accuracy["value"],
+            "compressed_interval": [compressed.test_accuracy["low"], compressed.test_accuracy["high"]],
+            "dense": dense.test_accuracy["value"],
+            "dense_interval": [dense.test_accuracy["low"], dense.test_accuracy["high"]],
+            "delta": compressed.test_accuracy["value"] - dense.test_accuracy["value"],
+            "delta_interval": [compressed.test_accuracy["low"] - dense.test_accuracy["high"], compressed.test_accuracy["high"] - dense.test_accuracy["low"]],
+            "compressed_outcome": "",
+            "dense_outcome": "",
+        }
+    )
     return rows
 
 

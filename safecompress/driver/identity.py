@@ -5,6 +5,7 @@ other tests or other data would train the rest of the run on something the first
 saw, and the report would name the new parent. The checkpoint stores this identity; a resume
 compares it field by field and names what differs.
 """
+
 from __future__ import annotations
 
 import hashlib

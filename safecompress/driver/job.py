@@ -6,6 +6,7 @@ on both models, the artifact, the export and the report, whose schema it owns. T
 users call it; it prints nothing and reports progress only through ``observer(kind, payload)``
 (the loop's events, then ``"gate"`` when training is over).
 """
+
 from __future__ import annotations
 
 import time

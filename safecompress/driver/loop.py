@@ -15,6 +15,7 @@ The concerns live apart: the member stream (:mod:`.stream`), candidate strategie
 (:mod:`.updates`), remedies (:class:`.steering.Steering`) and checkpoints (:mod:`.checkpoint`).
 Tests are run through an ``evaluate(model, label)`` callable, by default the session's cheap tests.
 """
+
 from __future__ import annotations
 
 import copy
@@ -209,16 +210,22 @@ class CompressionLoop:
         self.engine.restore(base)
         self.steering.restore(remedy_states)  # probes trained adversaries too: undo that
         self.engine.apply(winner.mask)
-        self._decide("update", started, {
-            "update": update,
-            "step": self.state.step,
-            "epoch": self.state.epoch,
-            "prune_fraction": prune_fraction,
-            "lambda": self.settings.lambda_,
-            "candidates": [c.to_dict() for c in candidates],
-            "winner": winner.name,
-            "why": explain(winner, candidates),
-        }, winner, {"density": self.engine.density(), "exploration": self.engine.exploration_rate()})
+        self._decide(
+            "update",
+            started,
+            {
+                "update": update,
+                "step": self.state.step,
+                "epoch": self.state.epoch,
+                "prune_fraction": prune_fraction,
+                "lambda": self.settings.lambda_,
+                "candidates": [c.to_dict() for c in candidates],
+                "winner": winner.name,
+                "why": explain(winner, candidates),
+            },
+            winner,
+            {"density": self.engine.density(), "exploration": self.engine.exploration_rate()},
+        )
 
     def _final_check(self) -> None:
         """Test the model on its final topology, steer as at an update (the performance guard can back a
@@ -234,13 +241,19 @@ class CompressionLoop:
         if kept is check:
             self.best, self.best_step = check, self.state.step
             self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self._decide("final-check", started, {
-            "step": self.state.step,
-            "epoch": self.state.epoch,
-            "candidates": [check.to_dict()],
-            "kept": self.best.name,  # type: ignore[union-attr]
-            "why": explain_check(kept is check, len(contenders)),
-        }, check, {})
+        self._decide(
+            "final-check",
+            started,
+            {
+                "step": self.state.step,
+                "epoch": self.state.epoch,
+                "candidates": [check.to_dict()],
+                "kept": self.best.name,  # type: ignore[union-attr]
+                "why": explain_check(kept is check, len(contenders)),
+            },
+            check,
+            {},
+        )
 
     def _decide(self, kind: str, started: float, decision: dict[str, Any], judged: Candidate, tail: dict[str, Any]) -> None:
         """Steer from the judged candidate, then log, announce and checkpoint the decision."""

@@ -5,6 +5,7 @@ A folder that holds an earlier run's outputs is refused unless the user says wha
 those: other files in the folder are left alone) before anything is written. Everything is checked
 before any training starts, so a bad ``--out`` costs seconds, not a run.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,9 +31,7 @@ def earlier_outputs(out: Path, names: Iterable[str] = RUN_OUTPUTS) -> list[Path]
     names = tuple(names)
     if not out.is_dir():
         return []
-    return sorted(
-        entry for entry in out.iterdir() if entry.name in names or any(entry.name.startswith(f".{name}.") for name in names)
-    )
+    return sorted(entry for entry in out.iterdir() if entry.name in names or any(entry.name.startswith(f".{name}.") for name in names))
 
 
 def prepare_output_folder(out: Path, *, resume: bool, overwrite: bool, names: Iterable[str] = RUN_OUTPUTS, resumable: bool = True) -> None:

@@ -2,6 +2,7 @@
 
 Charts are inline SVG drawn here, so a report needs no plotting library and opens anywhere.
 """
+
 from __future__ import annotations
 
 import html
@@ -29,26 +30,31 @@ def _interval(values: Optional[Sequence[Optional[float]]]) -> str:
 def comparison_rows(report: dict[str, Any]) -> list[list[str]]:
     rows = []
     for row in report["comparison"]:
-        rows.append([
-            row["metric"],
-            f"{_fmt(row['dense'])}{_interval(row['dense_interval'])}",
-            f"{_fmt(row['compressed'])}{_interval(row['compressed_interval'])}",
-            f"{row['delta']:+.4f}{_interval(row['delta_interval'])}",
-            f"{row['dense_outcome'] or ''} → {row['compressed_outcome'] or ''}".strip(" →"),
-        ])
+        rows.append(
+            [
+                row["metric"],
+                f"{_fmt(row['dense'])}{_interval(row['dense_interval'])}",
+                f"{_fmt(row['compressed'])}{_interval(row['compressed_interval'])}",
+                f"{row['delta']:+.4f}{_interval(row['delta_interval'])}",
+                f"{row['dense_outcome'] or ''} → {row['compressed_outcome'] or ''}".strip(" →"),
+            ]
+        )
     return rows
 
 
 def render_markdown(report: dict[str, Any]) -> str:
     compressed, dense = report["models"]["compressed"], report["models"]["dense"]
     verdict = "✅ gate passed" if compressed["passed"] else "❌ gate failed"
+    timings = report["timings"]
     lines = [
         f"# SafeCompress report — {verdict}",
         "",
         f"- density: **{_fmt(compressed['density'])}** (dense parent {_fmt(dense['density'])})",
         f"- test accuracy: dense {_fmt(dense['test_accuracy']['value'])} → compressed {_fmt(compressed['test_accuracy']['value'])}",
         f"- topology updates: {len(report['updates'])}; seed {report['settings']['seed']}; device {report['device']}",
-        f"- time: {report['timings']['total_s']:.1f}s in all; training {report['timings']['train_s']:.1f}s, candidate probing {report['timings']['probe_s']:.1f}s, in-loop safety tests {report['timings']['tests_s']:.1f}s (overhead {100 * report['timings']['overhead_fraction']:.0f} % of the loop), baseline and reference models {report['timings']['setup_s']:.1f}s",
+        f"- time: {timings['total_s']:.1f}s in all; training {timings['train_s']:.1f}s, candidate probing {timings['probe_s']:.1f}s, "
+        f"in-loop safety tests {timings['tests_s']:.1f}s (overhead {100 * timings['overhead_fraction']:.0f} % of the loop), "
+        f"baseline and reference models {timings['setup_s']:.1f}s",
         "",
         "| metric | dense | compressed | Δ (compressed − dense) | outcome dense → compressed |",
         "|---|---|---|---|---|",
@@ -62,8 +68,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {update['update']} | {update['winner']} | {update['why']} | {weights} |")
     if report.get("final_checks"):
         shipped = report.get("shipped_step")
-        lines += ["", "## Final phase", "", f"The topology was final; the cheap tests ran on {len(report['final_checks'])} checkpoints and the one of step {shipped} shipped.", "",
-                  "| step | accuracy | risk | failures | best so far | remedy weights |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Final phase",
+            "",
+            f"The topology was final; the cheap tests ran on {len(report['final_checks'])} checkpoints and the one of step {shipped} shipped.",
+            "",
+            "| step | accuracy | risk | failures | best so far | remedy weights |",
+            "|---|---|---|---|---|---|",
+        ]
         for check in report["final_checks"]:
             tested = check["candidates"][0]
             weights = ", ".join(f"{k}={v:g}" for k, v in check["remedy_weights"].items()) or "–"
@@ -91,16 +104,21 @@ def svg_chart(title: str, series: list[dict[str, Any]], x_label: str, y_label: s
     import math
 
     left, right, top, bottom = 56, 12, 28, 40
+
     def tx(v: float) -> float:
         return math.log10(max(v, 1e-4)) if log_axes else v
+
     xs = [tx(x) for s in series for x, _ in s["points"]]
     ys = [tx(y) for s in series for _, y in s["points"]]
     x0, x1 = (math.log10(1e-4), 0.0) if log_axes else _scale(xs)
     y0, y1 = (math.log10(1e-4), 0.0) if log_axes else _scale(ys)
+
     def px(x: float) -> float:
         return left + (tx(x) - x0) / (x1 - x0) * (width - left - right)
+
     def py(y: float) -> float:
         return height - bottom - (tx(y) - y0) / (y1 - y0) * (height - top - bottom)
+
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
         f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13">{html.escape(title)}</text>',
@@ -136,15 +154,17 @@ def candidate_charts(updates: list[dict[str, Any]]) -> str:
     for key, label in (("accuracy", "in-loop accuracy"), ("risk", "in-loop risk (Σ distance to limits)")):
         all_points = [(u["update"], c[key]) for u in updates for c in u["candidates"]]
         winners = [(u["update"], c[key]) for u in updates for c in u["candidates"] if c["name"] == u["winner"]]
-        charts.append(svg_chart(
-            f"{label} of every candidate",
-            [
-                {"name": "candidates", "points": all_points, "style": "dots", "color": "#999", "opacity": 0.7},
-                {"name": "winners", "points": winners, "style": "dots", "color": "#d62728", "radius": 4, "opacity": 1.0},
-            ],
-            "topology update",
-            key,
-        ))
+        charts.append(
+            svg_chart(
+                f"{label} of every candidate",
+                [
+                    {"name": "candidates", "points": all_points, "style": "dots", "color": "#999", "opacity": 0.7},
+                    {"name": "winners", "points": winners, "style": "dots", "color": "#d62728", "radius": 4, "opacity": 1.0},
+                ],
+                "topology update",
+                key,
+            )
+        )
     return "\n".join(charts)
 
 
@@ -164,17 +184,18 @@ def render_html(report: dict[str, Any]) -> str:
     rows = "\n".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in comparison_rows(report))
     compressed = report["models"]["compressed"]
     verdict = "gate passed" if compressed["passed"] else "gate failed"
+    versions = f"safecompress {html.escape(report['versions']['safecompress'])}, torch {html.escape(report['versions']['torch'])}"
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>SafeCompress report</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px}} .charts svg{{margin:4px}}</style>
 </head><body>
 <h1>SafeCompress report — {verdict}</h1>
-<p>density {_fmt(compressed['density'])}, {len(report['updates'])} topology updates, seed {report['settings']['seed']}, safecompress {html.escape(report['versions']['safecompress'])}, torch {html.escape(report['versions']['torch'])}</p>
+<p>density {_fmt(compressed["density"])}, {len(report["updates"])} topology updates, seed {report["settings"]["seed"]}, {versions}</p>
 <table><tr><th>metric</th><th>dense</th><th>compressed</th><th>Δ</th><th>outcome</th></tr>
 {rows}
 </table>
 <h2>Membership ROC (log scale)</h2><div class="charts">{roc_charts(report)}</div>
-<h2>Candidates at each update (winners in red)</h2><div class="charts">{candidate_charts(report['updates'])}</div>
+<h2>Candidates at each update (winners in red)</h2><div class="charts">{candidate_charts(report["updates"])}</div>
 <p>Every decision, with every candidate's numbers, is in <code>decisions.jsonl</code>; the member/non-member/population indices and hashes are in <code>report.json</code>.</p>
 </body></html>
 """

@@ -6,6 +6,7 @@ a remedy), how far the measured value sits on the unsafe side of its limit (nega
 below). Every candidate's numbers are logged, so any other rule can be replayed from
 ``decisions.jsonl``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Settings of one compression run: command line over ``[tool.safecompress.compress]`` over defaults."""
+
 from __future__ import annotations
 
 import math
@@ -87,10 +88,23 @@ class CompressSettings:
 
 # The type each setting must have in [tool.safecompress.compress] (TOML) or from the command line.
 FIELD_KINDS: dict[str, str] = {
-    "density": "number", "epochs": "optional count", "candidates": "count", "probe_steps": "count",
-    "lambda_": "number", "updates": "count", "stop_fraction": "number", "final_checks": "count",
-    "distribution": "string", "init": "string", "strategies": "strings", "vary_prune": "boolean",
-    "out": "path", "resume": "boolean", "seed": "count", "device": "string", "remedies": "boolean",
+    "density": "number",
+    "epochs": "optional count",
+    "candidates": "count",
+    "probe_steps": "count",
+    "lambda_": "number",
+    "updates": "count",
+    "stop_fraction": "number",
+    "final_checks": "count",
+    "distribution": "string",
+    "init": "string",
+    "strategies": "strings",
+    "vary_prune": "boolean",
+    "out": "path",
+    "resume": "boolean",
+    "seed": "count",
+    "device": "string",
+    "remedies": "boolean",
     "overwrite": "boolean",
 }
 

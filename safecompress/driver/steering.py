@@ -5,6 +5,7 @@ Performance tests (``@safecompress.mark.performance``) guard the task: while one
 the surviving candidate, no remedy is switched on or escalated, and remedies that are on are halved,
 because a defense that costs the accuracy budget is not a fix.
 """
+
 from __future__ import annotations
 
 import copy

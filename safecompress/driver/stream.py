@@ -3,6 +3,7 @@
 ``TrainState`` is the position in the stream (with the RNG states in the checkpoint, enough to
 resume bit-identically); a one-sample tail batch is skipped (batch norm cannot train on it).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -3,6 +3,7 @@
 Pure helpers of the loop: the N candidate growth strategies of an update, the steps of the final
 phase where the cheap tests keep judging checkpoints, and the one-line reasons the decision log gives.
 """
+
 from __future__ import annotations
 
 import math

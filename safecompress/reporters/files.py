@@ -1,4 +1,5 @@
 """Built-in plugin: registers the report writers and writes the requested files at session end."""
+
 from __future__ import annotations
 
 from pathlib import Path

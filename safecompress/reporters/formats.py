@@ -1,4 +1,5 @@
 """Report writers: JSON (versioned schema, docs/report-schema.md), JUnit XML, Markdown."""
+
 from __future__ import annotations
 
 import json

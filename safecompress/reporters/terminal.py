@@ -1,4 +1,5 @@
 """Terminal reporter: a line per test with its key metrics, then a summary table and pytest's closing line."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

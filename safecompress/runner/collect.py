@@ -1,4 +1,5 @@
 """The built-in collector: ``test_*.py`` files, ``test_*`` functions, parametrize, ``-k``, ``-m``, cost."""
+
 from __future__ import annotations
 
 import inspect
@@ -30,11 +31,7 @@ def find_test_files(paths: Iterable[Path]) -> list[Path]:
         if path.is_file():
             files.append(path)
         elif path.is_dir():
-            files.extend(
-                p
-                for p in sorted(path.rglob("test_*.py"))
-                if not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(path).parts[:-1])
-            )
+            files.extend(p for p in sorted(path.rglob("test_*.py")) if not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(path).parts[:-1]))
     return files
 
 

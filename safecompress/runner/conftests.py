@@ -1,5 +1,6 @@
 """Conftest files: imported from the root down to each test folder, once per session, and
 registered as plugins (their hooks) and fixture namespaces (their ``@fixture`` functions)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,9 +33,7 @@ class ConftestLoader:
         for path in paths:
             targets = [path]
             if path.is_dir():
-                targets += [
-                    p for p in sorted(path.rglob("conftest.py")) if not any(part.startswith((".", "__")) for part in p.relative_to(path).parts[:-1])
-                ]
+                targets += [p for p in sorted(path.rglob("conftest.py")) if not any(part.startswith((".", "__")) for part in p.relative_to(path).parts[:-1])]
             for target in targets:
                 for folder in self.folders_for(target):
                     self.load(folder / "conftest.py")
@@ -49,10 +48,7 @@ class ConftestLoader:
             raise UsageError(str(exc)) from exc
         name = f"conftest:{relpath(conftest, self.rootdir) or 'conftest.py'}"
         if callable(getattr(module, "safecompress_addoption", None)):
-            raise UsageError(
-                f"{name}: safecompress_addoption never runs in a conftest (options are parsed before conftests load); "
-                "put it in an installed plugin (the safecompress entry-point group)"
-            )
+            raise UsageError(f"{name}: safecompress_addoption never runs in a conftest (options are parsed before conftests load); put it in an installed plugin (the safecompress entry-point group)")
         self.modules[conftest] = module
         self.pm.register(module, name=name)
 

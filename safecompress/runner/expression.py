@@ -1,4 +1,5 @@
 """The ``-k`` / ``-m`` mini-language: words joined by ``and``, ``or``, ``not`` and parentheses."""
+
 from __future__ import annotations
 
 import re

@@ -7,6 +7,7 @@
 A fixture is visible to tests below the folder of the conftest (or the module) that defines it; the
 nearest definition wins, then conftest over plugin over built-in, as in pytest.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -50,11 +51,7 @@ def fixture(func: Callable[..., Any] | None = None, *, scope: str = "test", name
 def argnames(func: Callable[..., Any]) -> tuple[str, ...]:
     """Names a function requests: parameters without defaults (pytest's ``getfuncargnames``)."""
     params = inspect.signature(func).parameters.values()
-    return tuple(
-        p.name
-        for p in params
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty
-    )
+    return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty)
 
 
 @dataclass(eq=False)
@@ -145,10 +142,7 @@ class FixtureManager:
             raise FixtureLookupError(f"fixture dependency cycle: {' -> '.join((*_stack, name))}")
         fixturedef = self.lookup(name, path)
         if SCOPES.index(fixturedef.scope) > SCOPES.index(requester_scope):
-            raise FixtureLookupError(
-                f"scope mismatch: {requester_scope}-scoped {_stack[-1] if _stack else 'caller'!r} requests "
-                f"{fixturedef.scope}-scoped fixture {name!r}"
-            )
+            raise FixtureLookupError(f"scope mismatch: {requester_scope}-scoped {_stack[-1] if _stack else 'caller'!r} requests {fixturedef.scope}-scoped fixture {name!r}")
         cache = self._caches[fixturedef.scope]
         if fixturedef in cache:
             return cache[fixturedef].value

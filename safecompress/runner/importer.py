@@ -4,6 +4,7 @@ Every call executes the file anew: a second session in the same process (the ben
 per seed) sees the files as they are now, with their own fixtures. Callers import each file once
 per session (the conftest loader and collection keep what they imported).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from safecompress.errors import CollectionError
 from safecompress.runner import rewrite
+
 
 def import_path(path: Path) -> types.ModuleType:
     """Import ``path`` under a unique module name (replacing an earlier import of the same file)."""

@@ -1,4 +1,5 @@
 """A collected test: one function with one set of parameters, and what its marks declare."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -3,6 +3,7 @@
 Marks are stored on the function; the collector reads them. Any other ``mark.NAME`` is a plain
 keyword for ``-m`` selection, as in pytest.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Exceptions a test raises to end itself with an outcome other than passed or failed."""
+
 from __future__ import annotations
 
 from typing import NoReturn

@@ -9,6 +9,7 @@ uses to rank candidate models. With an ``interval`` the decision follows an expl
 - ``strict``: pass only when the whole interval is on the right side;
 - ``point``: compare the point value (the default without an interval).
 """
+
 from __future__ import annotations
 
 import math

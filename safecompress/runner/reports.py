@@ -1,4 +1,5 @@
 """Reports are plain, serialisable data: what reporters print and what the driver ranks candidates by."""
+
 from __future__ import annotations
 
 import platform
@@ -95,10 +96,7 @@ class TestReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TestReport":
-        checks = [
-            Check(**{**c, "interval": tuple(c["interval"]) if c.get("interval") is not None else None})
-            for c in data.get("checks", [])
-        ]
+        checks = [Check(**{**c, "interval": tuple(c["interval"]) if c.get("interval") is not None else None}) for c in data.get("checks", [])]
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "checks"}
         return cls(**fields, checks=checks, model_label=data.get("model", ""))
 

@@ -6,6 +6,7 @@ test's ``record`` (named after the source of the measured side) and raises ``Ass
 failure. The driver can then rank candidate models by how far each is from passing, exactly as for
 ``record.at_most``. Other asserts are left alone.
 """
+
 from __future__ import annotations
 
 import ast
@@ -63,11 +64,7 @@ class _AssertRewriter(ast.NodeTransformer):
         if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _AST_OPS):
             return node
         left, right = test.left, test.comparators[0]
-        message = (
-            ast.Lambda(args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]), body=node.msg)
-            if node.msg is not None
-            else ast.Constant(None)
-        )
+        message = ast.Lambda(args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]), body=node.msg) if node.msg is not None else ast.Constant(None)
         call = ast.Call(
             func=ast.Name(HELPER_NAME, ast.Load()),
             args=[

@@ -3,6 +3,7 @@
 Each phase is wrapped so an exception becomes a report, never a crash; only a KeyboardInterrupt
 escapes, so the session can stop and still write what it has.
 """
+
 from __future__ import annotations
 
 import random

@@ -5,6 +5,7 @@ run and calls :meth:`SafetySession.run` on every candidate, so modules are impor
 session-scoped fixtures (data splits, reference models) are built once, while model-scoped fixtures
 are rebuilt per candidate. :func:`wrap_session` maps every way a run can end to pytest's exit codes.
 """
+
 from __future__ import annotations
 
 import enum
@@ -290,4 +291,3 @@ def _say(console: Any, text: str) -> None:
         console.print(printable(text), markup=False, highlight=False)
     else:
         log.error(printable(text))
-

@@ -2,6 +2,7 @@
 
 Independent of the test runner; the driver joins the two. See ``docs/sparse.md``.
 """
+
 from __future__ import annotations
 
 from safecompress.sparse.allocation import erk_densities, exact_counts, initial_masks, layer_counts

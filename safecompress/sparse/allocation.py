@@ -4,6 +4,7 @@ Counts are exact: per-layer ideal counts d_l·N_l are rounded by largest remaind
 exactly round(d·ΣN_l) and every layer is within one weight of its ideal. Users complain when a
 "5 % model" is 5.3 % dense; Bernoulli draws (the research code) make exactly that mistake.
 """
+
 from __future__ import annotations
 
 import math

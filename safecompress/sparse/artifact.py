@@ -13,6 +13,7 @@ Layout (format ``safecompress.sparse`` version 1):
 That is 4 bytes per kept fp32 weight + 1 bit per maskable weight + the dense rest + a header of a few
 KB: the information minimum up to the header. Loading rebuilds an ordinary dense module bit-exactly.
 """
+
 from __future__ import annotations
 
 import json

@@ -15,6 +15,7 @@ pass (no parametrizations), so ``torch.compile`` of the model never recompiles w
 Dense gradients for RigL growth are captured by the pre-hook at update steps only (before masking);
 ``momentum`` growth keeps an EMA of dense gradients over the few steps before each scheduled update.
 """
+
 from __future__ import annotations
 
 import copy
@@ -264,17 +265,13 @@ class SparseEngine:
                     continue
                 scores = self._growth_scores(spec.growth, i, generator)
                 new_masks[name] = kept[i] | grow_largest(scores, self._masks[i], k)
-            candidates.append(
-                CandidateMask(spec, new_masks, fraction, dict(zip(self.names, counts)), self._topology_id)
-            )
+            candidates.append(CandidateMask(spec, new_masks, fraction, dict(zip(self.names, counts)), self._topology_id))
         return candidates
 
     def apply(self, candidate: CandidateMask) -> None:
         """Make ``candidate`` the topology: pruned and grown weights become 0, their optimizer state 0."""
         if candidate.topology_id != self._topology_id:
-            raise ValueError(
-                f"candidate {candidate.name!r} was proposed from another topology; propose again from the current one"
-            )
+            raise ValueError(f"candidate {candidate.name!r} was proposed from another topology; propose again from the current one")
         with torch.no_grad():
             for i, name in enumerate(self.names):
                 new = candidate.masks[name]
@@ -289,8 +286,12 @@ class SparseEngine:
         self._topology_id = next(_topology_ids)
         log.info(
             "topology update %d at step %d: %s replaced %d weights (p=%.4f), exploration %.4f",
-            self._num_updates, self._step, candidate.name, candidate.num_replaced,
-            candidate.prune_fraction, self.exploration_rate(),
+            self._num_updates,
+            self._step,
+            candidate.name,
+            candidate.num_replaced,
+            candidate.prune_fraction,
+            self.exploration_rate(),
         )
 
     def update(self, spec: GrowthSpec | None = None) -> CandidateMask:
@@ -322,10 +323,7 @@ class SparseEngine:
         if rule.needs is not None:
             if not self._has_signal(growth):
                 hint = "gradient: call compute_dense_gradient()" if rule.needs == "gradient" else "momentum: propose at a scheduled update step"
-                raise ValueError(
-                    f"{growth} growth has no signal at step {self._step}; pass extra_growth=({growth!r},) "
-                    f"with a schedule, or ({hint})"
-                )
+                raise ValueError(f"{growth} growth has no signal at step {self._step}; pass extra_growth=({growth!r},) with a schedule, or ({hint})")
             source = self._dense_grad if rule.needs == "gradient" else self._momentum
             assert source is not None
             signal = source[i]
@@ -361,10 +359,7 @@ class SparseEngine:
 
     def layer_table(self) -> list[LayerInfo]:
         """Per-layer shape, density, nonzeros and explored positions."""
-        return [
-            LayerInfo(layer.name, layer.module_type, layer.shape, layer.numel, nnz, int(ever.sum()))
-            for layer, nnz, ever in zip(self.layers, self._nnz, self._ever)
-        ]
+        return [LayerInfo(layer.name, layer.module_type, layer.shape, layer.numel, nnz, int(ever.sum())) for layer, nnz, ever in zip(self.layers, self._nnz, self._ever)]
 
     def remove(self) -> None:
         """Detach from the optimizer; the model keeps its zeros and trains dense from here on."""

@@ -5,6 +5,7 @@ projection of ``nn.MultiheadAttention``) and transformers' GPT-2 style ``Conv1D`
 Biases and norm layers are 1-D and never masked (METHOD.md §1). ``include`` patterns widen the choice
 to any ≥2-D parameter of a user's own module; ``exclude`` patterns narrow it.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -119,10 +120,7 @@ def find_maskable(
 def format_layer_table(rows: Sequence[LayerInfo]) -> str:
     """Plain-text table (name, type, shape, density, nonzeros) for logs and the CLI."""
     header = ("layer", "type", "shape", "density", "nnz", "numel", "explored")
-    body = [
-        (r.name, r.module_type, "×".join(map(str, r.shape)), f"{r.density:.4f}", str(r.nnz), str(r.numel), f"{r.explored / max(r.numel, 1):.3f}")
-        for r in rows
-    ]
+    body = [(r.name, r.module_type, "×".join(map(str, r.shape)), f"{r.density:.4f}", str(r.nnz), str(r.numel), f"{r.explored / max(r.numel, 1):.3f}") for r in rows]
     nnz, numel = sum(r.nnz for r in rows), sum(r.numel for r in rows)
     explored = sum(r.explored for r in rows)
     body.append(("total", "", "", f"{nnz / max(numel, 1):.4f}", str(nnz), str(numel), f"{explored / max(numel, 1):.3f}"))

@@ -3,6 +3,7 @@
 Stateless like a closed-form LR schedule: everything is a function of the optimizer step count, which
 the engine stores, so resuming needs no schedule state of its own.
 """
+
 from __future__ import annotations
 
 import math

@@ -5,6 +5,7 @@ are pruned and k positions that were inactive *before* the update are grown. Gro
 include a just-pruned one, so every update explores and per-layer nnz stays exactly constant; the cap
 N − nnz only binds for layers denser than about 2/3 (dense ERK layers get k = 0).
 """
+
 from __future__ import annotations
 
 import math

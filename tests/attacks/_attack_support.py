@@ -4,6 +4,7 @@ The Fashion-MNIST helper reads the gzip idx files with numpy, normalises with th
 and std, and draws disjoint random roles from the 60,000 training images (the official builder
 lives elsewhere). Tests skip with a clear reason when the files are absent.
 """
+
 from __future__ import annotations
 
 import gzip

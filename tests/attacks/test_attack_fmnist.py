@@ -3,6 +3,7 @@
 One target (500 members, 40 epochs: train accuracy 100 %, test ~82 %) and two reference models are
 trained once per module; the null run reuses the references from the cache (same population, seed).
 """
+
 from __future__ import annotations
 
 from functools import partial

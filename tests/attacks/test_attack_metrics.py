@@ -1,4 +1,5 @@
 """Statistics of the attack suite: agreement with scikit-learn, exact intervals, coverage, gates."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Data-in/results-out behaviour of every attack on synthetic outputs (no training, fast)."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from _attack_support import one_thread  # noqa: F401  (a fixture)
 
 from safecompress.attacks import BUILTIN_ATTACKS, AttackInputs, AttackResults, Role, assign_roles, loss_attack, rmia_attack
@@ -149,9 +149,7 @@ def test_roles_are_disjoint_balanced_and_seeded() -> None:
 
 def test_from_outputs_builds_the_default_protocol() -> None:
     rng = np.random.default_rng(0)
-    inputs = AttackInputs.from_outputs(
-        rng.normal(size=(40, 3)), rng.integers(0, 3, 40), rng.normal(size=(60, 3)), rng.integers(0, 3, 60), rng.normal(size=(30, 3)), rng.integers(0, 3, 30)
-    )
+    inputs = AttackInputs.from_outputs(rng.normal(size=(40, 3)), rng.integers(0, 3, 40), rng.normal(size=(60, 3)), rng.integers(0, 3, 60), rng.normal(size=(30, 3)), rng.integers(0, 3, 30))
     assert len(inputs) == 130 and (inputs.role[100:] == Role.POPULATION).all()
     assert inputs.membership[:40].all() and not inputs.membership[40:].any()
 

@@ -1,4 +1,5 @@
 """The training recipe, reference-model cache, per-sample gradients and model-in wrappers (tiny models)."""
+
 from __future__ import annotations
 
 import logging
@@ -8,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from _attack_support import one_thread  # noqa: F401  (a fixture)
+from torch import nn
 
 from safecompress.attacks import BUILTIN_ATTACKS, ReferenceRecipe, Reinitialised, Role, last_layer_gradients, make_attack_inputs, run_attack, run_attacks, train_reference_models
 from safecompress.attacks.data_structures import AttackResults, scores_to_results
@@ -79,8 +79,14 @@ def test_fit_trains_transformers_on_dict_inputs() -> None:
     inputs = {"input_ids": torch.randint(0, 50, (24, 8), generator=g), "attention_mask": torch.ones(24, 8, dtype=torch.long)}
     split = Split(inputs, torch.randint(0, 2, (24,), generator=g), np.arange(24))
     losses: list[float] = []
-    fit(tiny_bert(2, vocab_size=50, hidden_size=32, layers=1), split, TrainRecipe(epochs=3, batch_size=8, lr=1e-3), seed=0, device="cpu",
-        step_callback=lambda step, m, opt, loss: losses.append(float(loss)))
+    fit(
+        tiny_bert(2, vocab_size=50, hidden_size=32, layers=1),
+        split,
+        TrainRecipe(epochs=3, batch_size=8, lr=1e-3),
+        seed=0,
+        device="cpu",
+        step_callback=lambda step, m, opt, loss: losses.append(float(loss)),
+    )
     assert len(losses) == 9 and all(np.isfinite(losses))
 
 

@@ -2,6 +2,7 @@
 
 Fast tests use synthetic records; the one end-to-end run (tiny data, two epochs) is marked slow.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,8 +71,11 @@ def test_arms_share_budget_schedule_and_start_and_differ_only_where_they_should(
 
 
 def test_accuracy_only_selection_ignores_failures_and_risk() -> None:
-    cands = [SimpleNamespace(name="a", accuracy=0.80, failures=0.0, score=0.9), SimpleNamespace(name="b", accuracy=0.85, failures=1.0, score=0.1),
-             SimpleNamespace(name="c", accuracy=0.85, failures=0.0, score=0.5)]
+    cands = [
+        SimpleNamespace(name="a", accuracy=0.80, failures=0.0, score=0.9),
+        SimpleNamespace(name="b", accuracy=0.85, failures=1.0, score=0.1),
+        SimpleNamespace(name="c", accuracy=0.85, failures=0.0, score=0.5),
+    ]
     assert bench.AccuracyOnlySelection().safecompress_select_candidate(cands, None).name == "b"  # ties go to the first
     assert bench.AccuracyOnlySelection().safecompress_select_candidate([], None) is None
 
@@ -98,10 +102,16 @@ def record(arm: str, seed: int, density: float, rmia: float, accuracy: float, lo
         return {"auc": {"value": auc, "low": auc - 0.03, "high": auc + 0.03}, "tpr_at_1pct_fpr": {"value": 0.02, "low": 0.01, "high": 0.04, "reliable": True}}
 
     return {
-        "task": "fashion-mnist", "seed": seed, "density": density, "arm": arm,
+        "task": "fashion-mnist",
+        "seed": seed,
+        "density": density,
+        "arm": arm,
         "test_accuracy": {"value": accuracy, "low": accuracy - 0.01, "high": accuracy + 0.01},
         "attacks": {"rmia": attack(rmia), "lira": attack(rmia - 0.01), "loss": attack(loss), "mentr": attack(loss + 0.02)},
-        "seconds": 10.0 + seed, "safety_test_share": share, "timers": None, "diagnostics": None,
+        "seconds": 10.0 + seed,
+        "safety_test_share": share,
+        "timers": None,
+        "diagnostics": None,
     }
 
 
@@ -120,7 +130,7 @@ def records_for(sc_rmia: float, sc_accuracy: float = 0.80, sc_loss: float = 0.55
 
 
 def test_mean_se() -> None:
-    assert bench.mean_se([1.0, 2.0, 3.0]) == pytest.approx({"mean": 2.0, "se": 1.0 / 3 ** 0.5, "n": 3})
+    assert bench.mean_se([1.0, 2.0, 3.0]) == pytest.approx({"mean": 2.0, "se": 1.0 / 3**0.5, "n": 3})
     assert bench.mean_se([5.0]) == {"mean": 5.0, "se": None, "n": 1}
     assert bench.mean_se([]) == {"mean": None, "se": None, "n": 0}
 
@@ -195,8 +205,14 @@ def test_render_markdown_has_table_and_verdicts() -> None:
 def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAFECOMPRESS_CACHE_DIR", str(tmp_path / "cache"))
     task = bench.TaskSpec(
-        name="fashion-mnist", data="fashion-mnist-embedded", data_options={"members": 64, "non_members": 64, "population": 128, "test": 64},
-        recipe={"epochs": 3, "batch_size": 32, "lr": 1e-3, "optimizer": "adam"}, model="small_cnn", model_options={"width": 4}, densities=(0.1,), seeds=(0,),
+        name="fashion-mnist",
+        data="fashion-mnist-embedded",
+        data_options={"members": 64, "non_members": 64, "population": 128, "test": 64},
+        recipe={"epochs": 3, "batch_size": 32, "lr": 1e-3, "optimizer": "adam"},
+        model="small_cnn",
+        model_options={"width": 4},
+        densities=(0.1,),
+        seeds=(0,),
     )
     lines: list[str] = []
     checkpoints: list[int] = []

@@ -1,4 +1,5 @@
 """scikit-learn digits, the stratified role sampler, the dataset registry and the light import."""
+
 from __future__ import annotations
 
 import subprocess

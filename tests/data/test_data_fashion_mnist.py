@@ -1,4 +1,5 @@
 """Fashion-MNIST: the embedded subset (always available) and the full Debian copy (when installed)."""
+
 from __future__ import annotations
 
 import io

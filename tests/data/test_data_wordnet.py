@@ -1,4 +1,5 @@
 """WordNet gloss classification and its deterministic, member-only WordPiece tokenizer."""
+
 from __future__ import annotations
 
 import os
@@ -51,14 +52,8 @@ def test_trained_tokenizer_pads_and_truncates_to_max_length():
 
 
 def test_tokenizer_training_is_identical_in_another_process():
-    code = (
-        "import hashlib; from safecompress.data.text import train_wordpiece; "
-        f"print(hashlib.sha256(train_wordpiece({TEXTS!r}, 200).to_str().encode()).hexdigest())"
-    )
-    outputs = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
-        for seed in ("1", "2")
-    }
+    code = f"import hashlib; from safecompress.data.text import train_wordpiece; print(hashlib.sha256(train_wordpiece({TEXTS!r}, 200).to_str().encode()).hexdigest())"
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(outputs) == 1
 
 

@@ -1,9 +1,10 @@
 """A tiny real compression project: Fashion-MNIST (embedded subset), a trained SmallCNN parent."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-PROJECT_CONFTEST = '''
+PROJECT_CONFTEST = """
 import safecompress
 from safecompress.data import fashion_mnist_embedded
 from safecompress.training import TrainRecipe
@@ -17,7 +18,7 @@ def data(seed):
 @safecompress.fixture(scope="session")
 def train_recipe():
     return TrainRecipe(epochs=16, batch_size=32, lr=1e-3, optimizer="adam")
-'''
+"""
 
 SAFETY_TESTS = '''
 import safecompress
@@ -70,9 +71,7 @@ def make_compress_project(root: Path, entropy_min: float = 0.9) -> Path:
 
     (root / "safety_tests").mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text(
-        "[tool.safecompress]\ntests = [\"safety_tests\"]\n\n"
-        "[tool.safecompress.compress]\nupdates = 8\ncandidates = 3\nprobe-steps = 2\n\n"
-        f"[tool.safecompress.thresholds]\nentropy_min = {entropy_min}\n"
+        f'[tool.safecompress]\ntests = ["safety_tests"]\n\n[tool.safecompress.compress]\nupdates = 8\ncandidates = 3\nprobe-steps = 2\n\n[tool.safecompress.thresholds]\nentropy_min = {entropy_min}\n'
     )
     (root / "conftest.py").write_text(PROJECT_CONFTEST)
     (root / "safety_tests" / "test_safety.py").write_text(SAFETY_TESTS)
@@ -82,7 +81,7 @@ def make_compress_project(root: Path, entropy_min: float = 0.9) -> Path:
     return save_model(parent, root / "parent.pt")
 
 
-ALWAYS_RED = '''
+ALWAYS_RED = """
 import safecompress
 
 
@@ -90,7 +89,7 @@ import safecompress
 @safecompress.mark.remedy("{remedy}")
 def test_red(record):
     record.at_most("always", 1.0, 0.0)
-'''
+"""
 
 
 def compress_with_plugin_remedy(root: Path, plugin_source: str, remedy: str) -> int:

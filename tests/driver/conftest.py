@@ -1,4 +1,5 @@
 """Fixtures for the driver's end-to-end tests."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """End-to-end: `safecompress compress` on tiny real data, checked from its own decision log."""
+
 from __future__ import annotations
 
 import json
@@ -105,7 +106,11 @@ def test_gate_cli_and_pytest_bridge_agree_with_the_driver(compressed: Path, comp
     env = {**os.environ, "SAFECOMPRESS_DISABLE_PLUGIN_AUTOLOAD": "1"}
     bridged = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "safety_tests", "--safecompress-model", "out/model.safetensors"],
-        cwd=compress_project, env=env, capture_output=True, text=True, timeout=600,
+        cwd=compress_project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert bridged.returncode == report["exitstatus"], bridged.stdout
 
@@ -137,6 +142,7 @@ def test_resume_after_kill_is_bit_identical(compress_project: Path, compressed: 
     resumed = load_file(str(compress_project / "killed" / "model.safetensors"))
     assert straight.keys() == resumed.keys()
     assert all(bool((straight[k] == resumed[k]).all()) for k in straight)
+
     def without_timings(log: list[dict]) -> list[dict]:
         return [dict(d, seconds=0, candidates=[dict(c, seconds=0) for c in d["candidates"]]) for d in log]
 

@@ -1,6 +1,7 @@
 """The driver's switches and rules, each on a short real run of the tiny project: final-check ties,
 --final-checks 0, --no-remedies, --threshold, a raising test, and per-test outcomes that agree
 between the driver's gate, `safecompress test` and the pytest bridge (skipped and xfailed too)."""
+
 from __future__ import annotations
 
 import json
@@ -15,16 +16,16 @@ from compress_project import QUICK, make_compress_project, run_in
 
 pytestmark = pytest.mark.slow
 
-CONSTANT = '''
+CONSTANT = """
 import safecompress
 
 
 @safecompress.mark.cost("cheap")
 def test_constant(record):
     record.at_least("accuracy", 0.5, 0.1)
-'''
+"""
 
-MIXED_OUTCOMES = '''
+MIXED_OUTCOMES = """
 import pytest
 import safecompress
 
@@ -42,7 +43,7 @@ def test_skipped():
 @safecompress.mark.xfail(reason="known leak")
 def test_xfailed():
     assert False
-'''
+"""
 
 
 @pytest.fixture(scope="module")

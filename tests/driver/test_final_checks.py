@@ -1,4 +1,5 @@
 """Where the final-phase checks fall: evenly over the steps after the last topology update."""
+
 from __future__ import annotations
 
 from safecompress.driver.updates import final_check_steps

@@ -1,4 +1,5 @@
 """The driver compresses a torchvision CNN and a transformers text classifier unchanged."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from safecompress.cli import main
 
 pytestmark = pytest.mark.slow
 
-ACCURACY_TEST = '''
+ACCURACY_TEST = """
 import safecompress
 from safecompress.inference import accuracy
 
@@ -19,9 +20,9 @@ from safecompress.inference import accuracy
 @safecompress.mark.cost("cheap")
 def test_accuracy(model, data, record):
     record.at_least("accuracy", accuracy(model, data.non_members), 0.0)
-'''
+"""
 
-RESNET_CONFTEST = '''
+RESNET_CONFTEST = """
 import safecompress
 from safecompress.data import fashion_mnist_embedded
 from safecompress.models import resnet18_small_input
@@ -41,9 +42,9 @@ def model_factory():
 @safecompress.fixture(scope="session")
 def train_recipe():
     return TrainRecipe(epochs=2, batch_size=16)
-'''
+"""
 
-BERT_CONFTEST = '''
+BERT_CONFTEST = """
 import safecompress
 from safecompress.data import wordnet_glosses
 from safecompress.models import tiny_bert
@@ -63,7 +64,7 @@ def model_factory(data):
 @safecompress.fixture(scope="session")
 def train_recipe():
     return TrainRecipe(epochs=2, batch_size=32)
-'''
+"""
 
 
 def compress_project(root: Path, conftest: str, parent) -> dict:

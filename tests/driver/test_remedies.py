@@ -1,4 +1,5 @@
 """Remedy loss terms do what their docstrings say (signs and rates), on real tensors."""
+
 from __future__ import annotations
 
 import pytest

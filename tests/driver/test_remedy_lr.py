@@ -1,5 +1,6 @@
 """A remedy may slow the learning rate while it is on (optional ``lr_scale``): the driver applies it
 after steering, logs it and checkpoints it."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from compress_project import compress_with_plugin_remedy
 
 from safecompress.data.splits import Split

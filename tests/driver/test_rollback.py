@@ -1,11 +1,11 @@
 """A NaN loss rolls the run back to its last checkpoint with half the learning rate, and says so."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
-
 from compress_project import compress_with_plugin_remedy
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,6 @@
 """The selection rule and steering on hand-made reports: the core a broken driver would get wrong
 while every end-to-end run still 'works' (each test here fails under one named mutation)."""
+
 from __future__ import annotations
 
 import pytest

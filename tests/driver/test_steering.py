@@ -1,4 +1,5 @@
 """Steering rules (METHOD.md §3.5) and the performance guard, on hand-made reports."""
+
 from __future__ import annotations
 
 import pytest

@@ -5,6 +5,7 @@ Every example runs in a throw-away copy (its outputs never land in the checkout)
 the real scripts and CLI, with a fresh reference-model cache and one PyTorch thread per process
 (on a shared 2-core CPU two threads were 4-13x slower).
 """
+
 from __future__ import annotations
 
 import json
@@ -13,13 +14,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -77,8 +78,7 @@ def check_compress_then_gate(root: Path, env: dict[str, str], updates: int) -> d
     kinds = [json.loads(line)["kind"] for line in (out / "decisions.jsonl").read_text().splitlines()]
     checks = len(kinds) - updates  # one per step after the last update, at most final_checks
     assert kinds == ["update"] * updates + ["final-check"] * checks and 1 <= checks <= report["settings"]["final_checks"], kinds
-    gate = run([*SAFECOMPRESS, "test", "out/model.safetensors", "--dense", "dense/model.safetensors", "--json", "gate.json",
-                "--junitxml", "report.xml", "--report-md", "summary.md"], root, env)
+    gate = run([*SAFECOMPRESS, "test", "out/model.safetensors", "--dense", "dense/model.safetensors", "--json", "gate.json", "--junitxml", "report.xml", "--report-md", "summary.md"], root, env)
     assert gate.returncode == compress.returncode, gate.stdout + gate.stderr
     # the saved artifact reloads bit-exact and the references come from the cache: same verdicts
     assert outcomes(json.loads((root / "gate.json").read_text())["tests"]) == outcomes(report["models"]["compressed"]["tests"])
@@ -139,8 +139,7 @@ def test_fashion_mnist_example_end_to_end(tmp_path: Path, cache_dir: Path) -> No
     assert "SafeCompress safety tests: `model.safetensors`" in summary.read_text()
 
     # The pytest variant: same tests, metrics as JUnit properties, the dense comparison skipped.
-    bridged = run([sys.executable, "-m", "pytest", "safety_tests", "--safecompress-model", "out/model.safetensors",
-                   "--junitxml", "py.xml", "-p", "no:cacheprovider", "-q"], root, ci_env)
+    bridged = run([sys.executable, "-m", "pytest", "safety_tests", "--safecompress-model", "out/model.safetensors", "--junitxml", "py.xml", "-p", "no:cacheprovider", "-q"], root, ci_env)
     assert bridged.returncode == gate.returncode, bridged.stdout + bridged.stderr
     assert "PytestUnknownMarkWarning" not in bridged.stdout
     cases = {c.get("name"): c for c in ET.parse(root / "py.xml").getroot().iter("testcase")}
@@ -197,8 +196,9 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = tmp_path_factory.mktemp("site")
     source = tmp_path_factory.mktemp("plugin_src") / "custom_attack_plugin"
     shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q", "--target", str(site), str(source)],
-                         capture_output=True, text=True, timeout=120)
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q", "--target", str(site), str(source)], capture_output=True, text=True, timeout=120
+    )
     if pip.returncode == 0:
         return site
     project = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]
@@ -317,7 +317,7 @@ def test_plugin_remedy_implements_the_protocol_and_lowers_logit_norms(plugin_mod
     assert penalty() < 0.5 * before
 
 
-DRIVER_PROJECT_CONFTEST = '''
+DRIVER_PROJECT_CONFTEST = """
 import safecompress
 import torch
 from safecompress.data import fashion_mnist_embedded
@@ -341,7 +341,7 @@ def model_factory():
 @safecompress.fixture(scope="session")
 def train_recipe():
     return TrainRecipe(epochs=4, batch_size=32)
-'''
+"""
 
 
 @pytest.mark.slow

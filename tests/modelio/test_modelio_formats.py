@@ -1,4 +1,5 @@
 """Model I/O round trips: every save format loads back bit-exact, through every architecture route."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,10 @@ from torch import nn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from safecompress import hookspecs  # noqa: E402
-from safecompress import modelio  # noqa: E402
+from safecompress import (
+    hookspecs,  # noqa: E402
+    modelio,  # noqa: E402
+)
 from safecompress.errors import UsageError  # noqa: E402
 from safecompress.modelio import describe_model, detect_format, load_model, load_model_with_plugins, save_model  # noqa: E402
 from safecompress.models import SmallCNN, small_cnn, tiny_bert  # noqa: E402

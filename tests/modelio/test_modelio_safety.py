@@ -1,4 +1,5 @@
 """Model I/O refuses untrusted pickles without running them, and every bad input is one clear line."""
+
 from __future__ import annotations
 
 import pickle

@@ -1,4 +1,5 @@
 """A finished tiny compression run, shared by the output-folder and resume tests."""
+
 from __future__ import annotations
 
 import sys

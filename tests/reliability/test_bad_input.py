@@ -1,4 +1,5 @@
 """Every bad setting or option is one line naming what is wrong, exit 4, before any work starts."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,7 +34,7 @@ def with_section(project, text: str) -> None:
         ("[tool.safecompress.thresholds]\nauc_max = nan\n", "threshold 'auc_max' must be a finite number"),
         ("[tool.safecompress.thresholds]\nauc_max = true\n", "threshold 'auc_max' must be a finite number"),
         ("[tool.safecompress.recipe]\nepochs = 2.5\n", "'epochs' must be a whole number ≥ 0"),
-        ("[tool.safecompress.recipe]\naugment = \"mymod:flip\"\n", "unknown key 'augment'"),
+        ('[tool.safecompress.recipe]\naugment = "mymod:flip"\n', "unknown key 'augment'"),
     ],
 )
 def test_bad_pyproject_values(cnn_project, capsys, one_line_error, section, expected):

@@ -1,5 +1,6 @@
 """No earlier result is ever lost: a finished run's folder is refused, outputs are written atomically
 and never through a planted symlink, and --resume continues only the run it checkpointed."""
+
 from __future__ import annotations
 
 import hashlib

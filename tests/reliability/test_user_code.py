@@ -1,4 +1,5 @@
 """Nothing a test, a fixture, a factory or a file name does can break the run or the terminal."""
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,13 @@ def cnn_project(bare_project):
 def test_rich_markup_in_a_message_does_not_crash_the_run(cnn_project, capsys):
     cnn_project.write(
         "safety_tests/test_markup.py",
-        '''
+        """
         def test_a_markup_error():
             raise ValueError("[/bold] x")
 
         def test_after_it(record):
             record.metric("ran", 1)
-        ''',
+        """,
     )
     assert cnn_project.run("test", "cnn.pt", *ARCH, "--json", "r.json") == 1
     out = capsys.readouterr().out
@@ -46,7 +47,7 @@ def test_system_exit_from_an_arch_factory(cnn_project, capsys, one_line_error, m
 def test_system_exit_from_a_conftest_fixture(cnn_project, capsys, one_line_error):
     cnn_project.write(
         "conftest.py",
-        '''
+        """
         import sys
         import safecompress
 
@@ -54,7 +55,7 @@ def test_system_exit_from_a_conftest_fixture(cnn_project, capsys, one_line_error
         @safecompress.fixture(scope="session")
         def model_factory():
             sys.exit(0)
-        ''',
+        """,
     )
     assert cnn_project.run("test", "cnn.pt", "-q") == 4
     assert "the model_factory fixture raised SystemExit" in one_line_error(capsys.readouterr().out)

@@ -1,4 +1,5 @@
 """Collection: files, functions, parametrize, skip/xfail, -k/-m, cost, import once."""
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,16 @@ def test_collects_parametrized_marked_and_skipped(project) -> None:
     code, tests = outcomes(project)
     assert code == 1  # test_limit[tight] fails
     assert set(tests) == {
-        "test_gate_attack", "test_limit[tight]", "test_limit[loose]", "test_pairs[1-2]", "test_pairs[3-4]",
-        "test_skip", "test_skipif", "test_xfail", "test_xpass", "test_runtime_skip",
+        "test_gate_attack",
+        "test_limit[tight]",
+        "test_limit[loose]",
+        "test_pairs[1-2]",
+        "test_pairs[3-4]",
+        "test_skip",
+        "test_skipif",
+        "test_xfail",
+        "test_xpass",
+        "test_runtime_skip",
     }
     assert tests["test_limit[tight]"]["outcome"] == "failed"
     assert tests["test_limit[tight]"]["margin"] == pytest.approx(-0.1)

@@ -1,4 +1,5 @@
 """Every way a run ends maps to pytest's exit codes, with one line and no traceback."""
+
 from __future__ import annotations
 
 import json

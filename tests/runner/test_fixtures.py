@@ -1,4 +1,5 @@
 """Fixture resolution: scopes, teardown, overrides, errors."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Graded outcomes: margins, interval policies and rewritten asserts."""
+
 from __future__ import annotations
 
 import json

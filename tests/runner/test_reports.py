@@ -1,4 +1,5 @@
 """The issue's acceptance run: one passing and one failing test, JUnit XML with properties, JSON with margins."""
+
 from __future__ import annotations
 
 import json

@@ -1,12 +1,13 @@
 """Two sessions in one process see the same project the same way (the benchmark opens one per
 seed): no state of the first, and no stale import, leaks into the second."""
+
 from __future__ import annotations
 
 
 def test_test_module_fixtures_survive_a_second_session(project):
     project.write(
         "safety_tests/test_local.py",
-        '''
+        """
         import safecompress
 
 
@@ -21,7 +22,7 @@ def test_test_module_fixtures_survive_a_second_session(project):
 
         def test_uses_it_too(local_value):
             assert local_value == 3
-        ''',
+        """,
     )
     assert project.run("test", "model.pt", "-q") == 0
     assert project.run("test", "model.pt", "-q") == 0  # was: "fixture 'local_value' not found"

@@ -3,6 +3,7 @@
 Regression for the critical defect of issue 11: ``arch='safecompress.fsutil:os.system'`` with
 ``arch_kwargs={'command': ...}`` ran a shell command on ``safecompress test evil.safetensors``.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -96,7 +97,7 @@ def test_recorded_arguments_cannot_make_us_allocate_a_huge_model(tmp_path):
 def test_registered_and_builtin_architectures_load(bare_project, capsys):
     bare_project.write(
         "conftest.py",
-        '''
+        """
         import torch
 
 
@@ -106,7 +107,7 @@ def test_registered_and_builtin_architectures_load(bare_project, capsys):
 
         def safecompress_register_models(register):
             register("myproject:tiny", tiny)
-        ''',
+        """,
     )
     import torch
 

@@ -1,5 +1,6 @@
 """Malformed or special files are usage errors (one line, exit 4), never a traceback, a hang or a
 huge allocation."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 Regression: a folder whose config.json has ``auto_map`` beside a Python file made transformers ask
 "run the custom code? [y/N]", and answering y ran it.
 """
+
 from __future__ import annotations
 
 import json

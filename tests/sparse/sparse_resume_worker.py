@@ -2,6 +2,7 @@
 
 Usage: python sparse_resume_worker.py {straight,resume} DIR
 """
+
 from __future__ import annotations
 
 import sys
@@ -10,8 +11,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from safecompress.sparse import PruneSchedule, SparseEngine  # noqa: E402
 from sparse_testkit import TinyNet, make_optimizer, train_step  # noqa: E402
+
+from safecompress.sparse import PruneSchedule, SparseEngine  # noqa: E402
 
 N = 11  # mid momentum window (steps 10–12) of the update at step 12
 CASES = {"random": "nesterov", "gradient": "adam", "momentum": "sgd", "unfired": "adamw"}

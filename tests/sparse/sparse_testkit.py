@@ -1,4 +1,5 @@
 """Shared helpers for the sparse engine tests: a tiny CNN, fixed batches, optimizers, invariant checks."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Growth rules are a registry: the built-ins and plugins' rules are looked up the same way."""
+
 from __future__ import annotations
 
 import sys
@@ -39,7 +40,7 @@ def test_unknown_rules_are_refused_and_the_builtins_are_registered():
         engine.propose([GrowthSpec("nope")])
 
 
-PLUGIN_RULE = '''
+PLUGIN_RULE = """
 
 
 def safecompress_register_growth_rules(register):
@@ -47,7 +48,7 @@ def safecompress_register_growth_rules(register):
     from safecompress.sparse import GrowthRule
 
     register("first", GrowthRule(lambda g: -torch.arange(g.weight.numel(), dtype=torch.float32).view(g.weight.shape)))
-'''
+"""
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
 """Initial allocation (exact ERK, uniform, magnitude) and the prune schedule."""
+
 from __future__ import annotations
 
 import math
@@ -20,11 +21,16 @@ from safecompress.sparse import (
 
 def vgg_like() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3), nn.ReLU(),
-        nn.Conv2d(16, 32, 3), nn.ReLU(),
-        nn.Conv2d(32, 64, 3), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-        nn.Linear(256, 128), nn.ReLU(),
+        nn.Conv2d(3, 16, 3),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(256, 128),
+        nn.ReLU(),
         nn.Linear(128, 10),
     )
 

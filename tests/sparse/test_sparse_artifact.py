@@ -1,4 +1,5 @@
 """The compact sparse artifact: size near the information minimum, bit-exact reload, clear errors."""
+
 from __future__ import annotations
 
 import struct
@@ -22,9 +23,7 @@ from safecompress.sparse import (
 
 def bits_equal(a: nn.Module, b: nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(
-        torch.equal(sa[k].contiguous().reshape(-1).view(torch.uint8), sb[k].contiguous().reshape(-1).view(torch.uint8)) for k in sa
-    )
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k].contiguous().reshape(-1).view(torch.uint8), sb[k].contiguous().reshape(-1).view(torch.uint8)) for k in sa)
 
 
 @pytest.fixture

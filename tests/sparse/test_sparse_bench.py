@@ -1,10 +1,12 @@
 """The sparse benchmark's plumbing, on tiny cases (the real run is `safecompress bench sparse`)."""
+
 from __future__ import annotations
 
 import json
 
-import safecompress.bench.sparse as bench
 from sparse_testkit import TinyNet
+
+import safecompress.bench.sparse as bench
 
 
 def test_benchmark_result_is_json_and_renders(monkeypatch):

@@ -1,4 +1,5 @@
 """The driver's API: propose candidates cheaply, apply one, snapshot and restore around probe fine-tunes."""
+
 from __future__ import annotations
 
 import random
@@ -6,9 +7,9 @@ import random
 import numpy as np
 import pytest
 import torch
+from sparse_testkit import TinyNet, assert_masked, make_optimizer, train_step
 
 from safecompress.sparse import GrowthSpec, PruneSchedule, SparseEngine
-from sparse_testkit import TinyNet, assert_masked, make_optimizer, train_step
 
 SPECS = [
     GrowthSpec("random", seed=0),
@@ -24,8 +25,13 @@ def at_first_update(optimizer: str = "adamw"):
     model = TinyNet()
     opt = make_optimizer(optimizer, model.parameters())
     engine = SparseEngine(
-        model, opt, 0.1, schedule=PruneSchedule(40, update_interval=5), auto_update=False,
-        extra_growth=("gradient", "momentum"), momentum_window=3,
+        model,
+        opt,
+        0.1,
+        schedule=PruneSchedule(40, update_interval=5),
+        auto_update=False,
+        extra_growth=("gradient", "momentum"),
+        momentum_window=3,
     )
     for step in range(5):
         train_step(model, opt, engine, step)
@@ -38,7 +44,9 @@ def state_of(model, opt, engine):
         {k: v.clone() for k, v in model.state_dict().items()},
         {i: {k: v.clone() for k, v in s.items() if isinstance(v, torch.Tensor)} for i, s in opt.state_dict()["state"].items()},
         {k: v.clone() for k, v in engine.masks.items()},
-        engine.step_count, engine.num_updates, engine.exploration_rate(),
+        engine.step_count,
+        engine.num_updates,
+        engine.exploration_rate(),
     )
 
 

@@ -1,8 +1,10 @@
 """The engine on a CUDA device: fused optimizers, fp16/bf16 autocast with GradScaler, inductor, resume."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from sparse_testkit import TinyNet, assert_masked, batch
 from torch import nn
 
 from safecompress.sparse import (
@@ -13,7 +15,6 @@ from safecompress.sparse import (
     load_sparse_artifact,
     save_sparse_artifact,
 )
-from sparse_testkit import TinyNet, assert_masked, batch
 
 pytestmark = [
     pytest.mark.gpu,

@@ -1,4 +1,5 @@
 """Engine invariants, enforced after every step, over growth rules × optimizers (METHOD.md §1–2)."""
+
 from __future__ import annotations
 
 import logging
@@ -6,10 +7,10 @@ import os
 
 import pytest
 import torch
+from sparse_testkit import OPTIMIZERS, TinyNet, assert_masked, batch, make_optimizer, train_step
 from torch import nn
 
 from safecompress.sparse import GROWTH_RULES, GrowthSpec, PruneSchedule, SparseEngine
-from sparse_testkit import OPTIMIZERS, TinyNet, assert_masked, batch, make_optimizer, train_step
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -29,9 +30,7 @@ def test_invariants_hold_after_every_step(growth, optimizer):
     nnz = {n: int(m.sum()) for n, m in engine.masks.items()}
     updates = 0
     weights_before: dict[str, torch.Tensor] = {}
-    opt.register_step_post_hook(
-        lambda *_: weights_before.update({n: p.detach().clone() for n, p in zip(engine.names, engine.params)})
-    )
+    opt.register_step_post_hook(lambda *_: weights_before.update({n: p.detach().clone() for n, p in zip(engine.names, engine.params)}))
     for step in range(30):
         before = engine.masks
         updated = train_step(model, opt, engine, step)
@@ -219,9 +218,7 @@ def test_transformer_encoder_and_gpt2_conv1d_train_sparse():
     from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
-    bert = BertForSequenceClassification(
-        BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=3)
-    )
+    bert = BertForSequenceClassification(BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=3))
     gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=60, n_embd=32, n_layer=1, n_head=2, n_positions=16))
     ids = torch.randint(0, 60, (4, 12), generator=torch.Generator().manual_seed(0))
     for model, loss_of in (

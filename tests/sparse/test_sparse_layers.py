@@ -1,4 +1,5 @@
 """Which parameters are maskable: torch layers, transformers layers, users' own, by name pattern."""
+
 from __future__ import annotations
 
 import os
@@ -58,9 +59,7 @@ def test_include_patterns_reach_users_own_parameters_but_never_1d():
 def test_transformers_linear_and_gpt2_conv1d_are_maskable():
     from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2Model
 
-    bert = BertForSequenceClassification(
-        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, num_labels=2)
-    )
+    bert = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, num_labels=2))
     names = [m.name for m in find_maskable(bert)]
     assert len(names) == 2 * 6 + 2 and all(n.endswith("weight") for n in names)
     assert not any("embeddings" in n or "LayerNorm" in n for n in names)

@@ -1,4 +1,5 @@
 """Interrupted and resumed training continues bit-identically (second half in a fresh process)."""
+
 from __future__ import annotations
 
 import subprocess

@@ -2,6 +2,7 @@
 
 Copy this file into a project's safety_tests/ (e.g. examples/fashion_mnist/safety_tests/).
 """
+
 import safecompress
 
 

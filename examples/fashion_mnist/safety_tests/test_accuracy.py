@@ -3,6 +3,7 @@
 It is ``cheap``, so it runs on every candidate during compression, and its ``severity`` of 2 makes a
 failure count double when candidates are ranked: the driver never buys privacy with a useless model.
 """
+
 import safecompress
 from safecompress.attacks.audit import audit_accuracy
 

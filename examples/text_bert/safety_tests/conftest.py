@@ -11,6 +11,7 @@ Scopes matter because ``safecompress compress`` runs the ``cheap`` tests on ever
 * the ``gate`` tests train ``gate-refs`` reference models, once: they are cached on disk
   (``$SAFECOMPRESS_CACHE_DIR/refs`` or ``~/.cache/safecompress/refs``) by recipe, data and seed.
 """
+
 import dataclasses
 
 import safecompress

@@ -4,6 +4,7 @@
 ``gate`` tests run on the final model only (they decide the exit code). Every AUC is gated on its
 95 % interval, leniently: a test fails only when the whole interval is above its limit.
 """
+
 import safecompress
 from safecompress.attacks import loss_attack, make_attack_inputs, rmia_attack
 from safecompress.metrics import delong_difference

@@ -18,6 +18,7 @@ The archive stores ``train_images``/``test_images`` (N×28×28 uint8), ``*_label
 ``*_indices`` (int64), ``seed`` and ``source_sha256`` (the SHA-256 of the four source files, in the
 order of ``FILES``). Running the script again rewrites an identical archive (checked by a test).
 """
+
 from __future__ import annotations
 
 import argparse

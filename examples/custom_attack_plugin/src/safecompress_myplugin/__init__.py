@@ -1,4 +1,5 @@
 """An example SafeCompress plugin: one attack, one remedy, one fixture (see ``plugin.py``)."""
+
 from safecompress_myplugin.attacks import top2_margin_attack, top2_margin_signal
 from safecompress_myplugin.remedies import LogitNormPenalty
 

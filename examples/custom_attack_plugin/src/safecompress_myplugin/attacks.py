@@ -11,6 +11,7 @@ It needs nothing but the cached outputs, so it costs no inference of its own: ch
 in-loop (``cheap``) tests. Data in, results out: :class:`AttackInputs` → :class:`AttackResults`,
 with the framework's statistics (DeLong AUC interval, TPR at low FPR, calibrated ε bound).
 """
+
 from __future__ import annotations
 
 from typing import Optional

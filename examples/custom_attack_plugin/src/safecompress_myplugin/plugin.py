@@ -3,13 +3,13 @@
 SafeCompress calls each ``register`` hook with a callback; whatever this module registers appears in
 ``safecompress plugins`` and can be named by safety tests and by ``run_attack``.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from safecompress.attacks import AttackSpec
 from safecompress.hookspecs import hookimpl
-
 from safecompress_myplugin.attacks import top2_margin_attack
 from safecompress_myplugin.remedies import LogitNormPenalty
 

@@ -10,6 +10,7 @@ to ``max_weight``) and decays once it is green.
 It implements the ``Remedy`` protocol of ``safecompress.remedies``: ``name``, ``base_weight``,
 ``max_weight``, ``loss(model, inputs, logits, labels)``, ``state_dict()``, ``load_state_dict()``.
 """
+
 from __future__ import annotations
 
 from typing import Any
