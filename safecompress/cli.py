@@ -16,7 +16,7 @@ from rich.console import Console
 
 from safecompress import __version__
 from safecompress.config import config_from_args
-from safecompress.errors import SafeCompressError, UsageError
+from safecompress.errors import ExitCode, SafeCompressError, UsageError
 from safecompress.textsafe import markup_safe, printable
 
 #: Sub-commands implemented elsewhere: name -> "module" exposing ``add_arguments(parser)`` and ``run(args, console)``.
@@ -188,7 +188,7 @@ def cmd_plugins(args: argparse.Namespace, pm: Any, console: Console) -> int:
 BUILTIN_COMMANDS: dict[str, Callable[[argparse.Namespace, Any, Console], int]] = {"test": cmd_test, "plugins": cmd_plugins}
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> ExitCode:
     """Entry point of the ``safecompress`` console script; returns the exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -201,14 +201,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = parser.parse_args(argv)
         if not args.command:
             parser.print_help()
-            return 4
+            return ExitCode.USAGE_ERROR
         if args.command in BUILTIN_COMMANDS:
-            return BUILTIN_COMMANDS[args.command](args, pm, console)
+            return ExitCode(BUILTIN_COMMANDS[args.command](args, pm, console))
         module = importlib.import_module(EXTERNAL_COMMANDS[args.command][0])
-        return int(module.run(args, pm, console))
+        return ExitCode(module.run(args, pm, console))
     except SafeCompressError as exc:  # UsageError included: bad input, one line, exit 4
         console.print(f"ERROR: {printable(exc)}", markup=False, highlight=False)
-        return 4
+        return ExitCode.USAGE_ERROR
     except KeyboardInterrupt:
         console.print("Interrupted", markup=False)
-        return 2
+        return ExitCode.INTERRUPTED

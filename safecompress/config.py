@@ -110,12 +110,21 @@ def validate_section(section: Any, source: Path) -> None:
         _number(name, value)
 
 
-def config_from_args(args: argparse.Namespace, pluginmanager: "pluggy.PluginManager", command: str) -> "Config":
-    """The run's configuration from parsed command-line options: ``--rootdir`` (else the nearest
-    ``pyproject.toml`` with ``[tool.safecompress]`` above the working directory) and its section."""
+def config_from_args(
+    args: argparse.Namespace,
+    pluginmanager: "pluggy.PluginManager",
+    command: str,
+    *,
+    start: Optional[Path] = None,
+    ini: Optional[dict[str, Any]] = None,
+) -> "Config":
+    """The one way a run's configuration is made (CLI, pytest bridge, benchmark): options parsed
+    into ``args``; the root is ``--rootdir``, else the nearest ``pyproject.toml`` with
+    ``[tool.safecompress]`` above ``start`` (default: the working directory); ``ini`` replaces that
+    section when a caller derives its own (the benchmark's per-task settings)."""
     given = getattr(args, "rootdir", None)
-    rootdir, ini = find_rootdir(given if given else Path.cwd())
-    return Config(args, ini, given.resolve() if given else rootdir, pluginmanager, command)
+    rootdir, found = find_rootdir(given if given else (start or Path.cwd()))
+    return Config(args, found if ini is None else ini, given.resolve() if given else rootdir, pluginmanager, command)
 
 
 class Config:

@@ -1,6 +1,19 @@
-"""Errors that end a run with a one-line message and a pytest-style exit code (see session.ExitCode)."""
+"""Errors that end a run with a one-line message, and the pytest-style exit codes runs end with."""
 
 from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """pytest's exit codes, with the same meanings."""
+
+    OK = 0
+    TESTS_FAILED = 1
+    INTERRUPTED = 2
+    INTERNAL_ERROR = 3
+    USAGE_ERROR = 4
+    NO_TESTS_COLLECTED = 5
 
 
 class SafeCompressError(Exception):

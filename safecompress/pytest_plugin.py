@@ -64,7 +64,7 @@ class Bridge:
     def __init__(self, config: pytest.Config) -> None:
         import argparse
 
-        from safecompress.config import Config, find_rootdir
+        from safecompress.config import config_from_args
         from safecompress.plugins import get_plugin_manager
         from safecompress.runner.session import SafetySession
 
@@ -78,11 +78,10 @@ class Bridge:
             seed=config.getoption("safecompress_seed"),
             threshold=config.getoption("safecompress_threshold"),
         )
-        rootdir, ini = find_rootdir(Path(config.invocation_params.dir))
         self.model_path = Path(config.getoption("safecompress_model"))
         dense = config.getoption("safecompress_dense")
         self.dense_path = Path(dense) if dense else None
-        self.sc_config = Config(option, ini, rootdir, get_plugin_manager(), "pytest")
+        self.sc_config = config_from_args(option, get_plugin_manager(), "pytest", start=Path(config.invocation_params.dir))
         self.session = SafetySession(self.sc_config)
         self.started = False
         self.model_ready = False

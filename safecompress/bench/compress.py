@@ -305,12 +305,12 @@ def _ini_for(task: TaskSpec, project_ini: dict[str, Any], refs: int) -> dict[str
 
 def start_session(task: TaskSpec, seed: int, device: str, rootdir: Path, project_ini: dict[str, Any], refs: int) -> Any:
     """A safety session on the project's ``safety_tests/`` with the task's data, recipe and seed."""
-    from safecompress.config import Config
+    from safecompress.config import config_from_args
     from safecompress.plugins import get_plugin_manager
     from safecompress.runner.session import SafetySession
 
-    option = argparse.Namespace(seed=seed, device=device, paths=None, keyword=None, markexpr=None, exitfirst=False, threshold=None, verbose=0, quiet=1)
-    config = Config(option, _ini_for(task, project_ini, refs), rootdir, get_plugin_manager(), "bench")
+    option = argparse.Namespace(seed=seed, device=device, rootdir=rootdir, verbose=0, quiet=1)
+    config = config_from_args(option, get_plugin_manager(), "bench", ini=_ini_for(task, project_ini, refs))
     session = SafetySession(config)
     session.start()
     session.collect()

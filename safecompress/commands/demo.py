@@ -40,11 +40,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
     from safecompress.config import config_from_args
     from safecompress.runner.session import wrap_session
 
-    args.paths = None
-    args.arch, args.num_classes, args.trust_pickle = DEMO_ARCH, None, False
-    args.trust_remote_code = False
-    for name in ("candidates", "probe_steps", "lambda_", "updates", "final_checks", "remedies", "resume", "keyword", "markexpr", "threshold"):
-        setattr(args, name, None)
+    args.arch = DEMO_ARCH  # the parent it trains is saved as a SmallCNN state dict; options it lacks read as unset
     config = config_from_args(args, pm, "demo")
     if not (config.rootdir / "safety_tests").is_dir():
         raise UsageError(f"no safety_tests/ under {config.rootdir}: run the demo from a clone of the safecompress repository")

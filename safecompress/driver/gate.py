@@ -11,10 +11,11 @@ from typing import Any, Optional
 from torch import nn
 
 from safecompress.data.splits import DataSplits
+from safecompress.errors import ExitCode
 from safecompress.inference import predict_logits
 from safecompress.metrics import clopper_pearson
 from safecompress.runner.reports import TestReport
-from safecompress.runner.session import ExitCode, SafetySession
+from safecompress.runner.session import SafetySession
 
 
 @dataclass

@@ -5,11 +5,12 @@ from __future__ import annotations
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Literal, Optional, get_args
 
 from safecompress.runner.record import Check
 
-OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 RED_OUTCOMES = ("failed", "error")
 REPORT_SCHEMA = "safecompress.report"
 REPORT_SCHEMA_VERSION = 1
@@ -46,7 +47,7 @@ class TestReport:
     __test__ = False  # not a pytest test class
 
     nodeid: str
-    outcome: str
+    outcome: Outcome
     when: str = "call"
     duration: float = 0.0
     message: str = ""

@@ -8,7 +8,6 @@ are rebuilt per candidate. :func:`wrap_session` maps every way a run can end to 
 
 from __future__ import annotations
 
-import enum
 import logging
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from safecompress.config import Config
-from safecompress.errors import CollectionError, SafeCompressError, UsageError
+from safecompress.errors import CollectionError, ExitCode, SafeCompressError, UsageError
 from safecompress.plugins import check_hooks
 from safecompress.runner.collect import find_test_files
 from safecompress.runner.conftests import ConftestLoader, register_plugin_fixtures
@@ -28,17 +27,6 @@ from safecompress.runner.reports import SessionResult, TestReport
 from safecompress.textsafe import first_line, printable
 
 log = logging.getLogger(__name__)
-
-
-class ExitCode(enum.IntEnum):
-    """pytest's exit codes, with the same meanings."""
-
-    OK = 0
-    TESTS_FAILED = 1
-    INTERRUPTED = 2
-    INTERNAL_ERROR = 3
-    USAGE_ERROR = 4
-    NO_TESTS_COLLECTED = 5
 
 
 class Interrupted(Exception):
