@@ -42,3 +42,9 @@ def first_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message (its type's name when it has none)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """:func:`first_line`, cut to ``limit`` characters: errors end in one line, not a traceback."""
+    text = first_line(exc)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

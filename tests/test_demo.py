@@ -1,0 +1,23 @@
+"""`safecompress demo`, the README's main command, runs end to end and exits 0 (short epochs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from safecompress.cli import main
+
+pytestmark = pytest.mark.slow
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def test_the_demo_runs_and_exits_0(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--epochs", "2", "--rootdir", str(REPOSITORY), "-q"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert {"model.safetensors", "report.md", "report.html", "decisions.jsonl", "dense_parent.pt"} <= {p.name for p in out.iterdir()}
+    assert report["models"]["compressed"]["density"] == pytest.approx(0.1, abs=1e-3)
+    assert len(report["updates"]) == report["settings"]["updates"] and report["models"]["dense"]["tests"]
