@@ -100,7 +100,8 @@ def test_the_audit_set_never_uses_the_gates_non_members() -> None:
 def test_every_fixture_the_shipped_tests_request_exists() -> None:
     """Collect `safety_tests/` as the driver does: each requested fixture (and each fixture's own
     requests) must be defined by the conftest or a built-in, or the test would end in `error`."""
-    from safecompress.bench.compress import make_plan, start_session
+    from safecompress.bench.compress import start_session
+    from safecompress.bench.plan import make_plan
     from safecompress.config import find_rootdir
 
     root, ini = find_rootdir(ROOT)

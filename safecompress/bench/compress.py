@@ -32,120 +32,21 @@ import copy
 import math
 import os
 import platform
-import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch import nn
 
+from safecompress.bench.gate import GATE_ATTACKS, gate_metrics, gate_references, summarize_decisions
+from safecompress.bench.plan import NEXT_DOWN, SAFECOMPRESS_ARMS, BenchPlan, TaskSpec, next_density_down
+from safecompress.bench.results import CLAIM_DENSITY, CLAIM_TASK, check_claim, summarize
 from safecompress.hookspecs import hookimpl
 
-ARMS = ("dense", "one-shot", "plain-dst", "accuracy-select", "sc-select", "sc-remedies")
-SAFECOMPRESS_ARMS = ("sc-select", "sc-remedies")
-NEXT_DOWN = "plain-dst@next-down"
-GATE_ATTACKS = ("rmia", "lira", "loss", "mentr")
-CLAIM_TASK = "fashion-mnist"
-CLAIM_DENSITY = 0.1
-CLAIM_AUC_GAIN = 0.03
-CLAIM_ACCURACY_POINTS = 1.0
-
 Log = Callable[[str], None]
-
-
-# --- the plan -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TaskSpec:
-    """One dataset, its model and its training recipe (the recipe of the parent, every arm and every reference)."""
-
-    name: str
-    data: str
-    data_options: dict[str, Any]
-    recipe: dict[str, Any]
-    model: str  # "small_cnn" or "tiny_bert"
-    model_options: dict[str, Any] = field(default_factory=dict)
-    densities: tuple[float, ...] = (0.1, 0.05)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    arms: tuple[str, ...] = ARMS
-    note: str = ""
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "data": self.data,
-            "data_options": self.data_options,
-            "recipe": self.recipe,
-            "model": self.model,
-            "model_options": self.model_options,
-            "densities": list(self.densities),
-            "seeds": list(self.seeds),
-            "arms": list(self.arms),
-            "note": self.note,
-        }
-
-
-@dataclass(frozen=True)
-class BenchPlan:
-    tasks: tuple[TaskSpec, ...]
-    refs: int = 4
-    quick: bool = False
-    skipped: tuple[str, ...] = ()
-
-
-FASHION_DATA = {"members": 1000, "non_members": 1000, "population": 2000, "test": 2000}
-TEXT_DATA = {"members": 1000, "non_members": 1000, "population": 2000, "test": 1000, "vocab_size": 4000, "max_length": 32}
-WORDNET_ROOT = Path("/usr/share/wordnet")
-
-
-def make_plan(quick: bool = False, seeds: Optional[Sequence[int]] = None, text: Optional[bool] = None, wordnet_root: Path = WORDNET_ROOT) -> BenchPlan:
-    """The benchmark's grid. ``--quick``: Fashion-MNIST only, one seed, d = 0.1, 30 epochs.
-
-    Full: Fashion-MNIST at d ∈ {0.1, 0.05} over ``seeds`` (default 3) with 60 epochs (the project's
-    small-member regime, where leakage is visible), plus the text task — a 2-layer BERT (h = 64) on
-    WordNet glosses, one seed, d = 0.1, no accuracy-only ablation — to keep the whole grid inside an
-    hour on two CPU cores.
-    """
-    chosen = tuple(seeds) if seeds else ((0,) if quick else (0, 1, 2))
-    fashion = TaskSpec(
-        name="fashion-mnist",
-        data="fashion-mnist-embedded",
-        data_options=dict(FASHION_DATA),
-        recipe={"epochs": 30 if quick else 60, "batch_size": 128, "lr": 1e-3, "optimizer": "adam"},
-        model="small_cnn",
-        densities=(0.1,) if quick else (0.1, 0.05),
-        seeds=chosen,
-    )
-    tasks = [fashion]
-    skipped: list[str] = []
-    want_text = (not quick) if text is None else text
-    if want_text:
-        if (Path(wordnet_root) / "data.noun").is_file():
-            tasks.append(
-                TaskSpec(
-                    name="wordnet",
-                    data="wordnet",
-                    data_options=dict(TEXT_DATA),
-                    recipe={"epochs": 30, "batch_size": 64, "lr": 1e-3, "optimizer": "adam"},
-                    model="tiny_bert",
-                    model_options={"hidden_size": 64, "layers": 2},
-                    densities=(0.1,),
-                    seeds=chosen[:1],
-                    arms=("dense", "one-shot", "plain-dst", "sc-select", "sc-remedies"),
-                    note="the first seed of each run only, d = 0.1 (time budget); not part of the claim",
-                )
-            )
-        else:
-            skipped.append(f"text task skipped: {Path(wordnet_root) / 'data.noun'} is missing (apt-get install wordnet-base)")
-    return BenchPlan(tuple(tasks), refs=4, quick=quick, skipped=tuple(skipped))
-
-
-def next_density_down(density: float, densities: Sequence[float]) -> float:
-    """The next density of the grid below ``density``, else half of it."""
-    lower = sorted((d for d in densities if d < density), reverse=True)
-    return lower[0] if lower else round(density / 2, 6)
 
 
 # --- model factories ------------------------------------------------------------------------------
@@ -196,100 +97,6 @@ def arm_settings(arm: str, density: float, seed: int, base: Any, out: Path) -> A
     if arm == "sc-remedies":
         return replace(base, density=density, seed=seed, out=out, remedies=True, resume=False)
     raise ValueError(f"unknown arm {arm!r}")
-
-
-# --- measurements ---------------------------------------------------------------------------------
-def _interval(value: Any) -> dict[str, float]:
-    return {"value": float(value.value), "low": float(value.low), "high": float(value.high)}
-
-
-@dataclass
-class GateReferences:
-    """The gate's reference models' outputs on every row, computed once per (task, seed) and shared by all arms."""
-
-    ref_logits: Any
-    ref_in: Any
-    seconds: float
-    loaded_from_cache: list[bool]
-
-
-def gate_references(template: nn.Module, data: Any, recipe: Any, seed: int, device: Any, refs: int) -> GateReferences:
-    """Train (or load from the on-disk cache) ``refs`` references on halves of the population, exactly as
-    :func:`~safecompress.attacks.run_attacks` does offline, and keep their outputs on all rows."""
-    import numpy as np
-
-    from safecompress.attacks.reference import as_reference_recipe, outputs_on, reference_in_masks, train_reference_models
-
-    started = time.perf_counter()
-    parts = [data.members, data.non_members, data.population]
-    sizes = [len(p) for p in parts]
-    trained = train_reference_models(as_reference_recipe(recipe, template), data.population, refs, seed=seed, device=device)
-    ref_logits = outputs_on(trained.models, parts, torch.device(device) if isinstance(device, str) else device, 512)
-    ref_in = reference_in_masks(trained, sum(sizes), np.arange(sizes[0] + sizes[1], sum(sizes)))
-    return GateReferences(ref_logits, ref_in, round(time.perf_counter() - started, 3), list(trained.loaded_from_cache))
-
-
-def gate_metrics(model: nn.Module, data: Any, references: GateReferences, seed: int, device: Any) -> dict[str, Any]:
-    """The gate, identical for every arm: test accuracy and the attack suite against the shared references
-    (equivalent to ``run_attacks(["rmia", "lira", "loss", "mentr"], model, data, refs=k, recipe=recipe, seed=seed)``)."""
-    import dataclasses
-
-    from safecompress.attacks import lira_attack, loss_attack, make_attack_inputs, modified_entropy_attack, rmia_attack
-    from safecompress.driver.gate import held_out_accuracy
-
-    started = time.perf_counter()
-    inputs = make_attack_inputs(model, data, device=device, seed=seed)
-    inputs = dataclasses.replace(inputs, ref_logits=references.ref_logits, ref_in=references.ref_in)
-    results = {
-        "rmia": rmia_attack(inputs, seed=seed),
-        "lira": lira_attack(inputs),
-        "loss": loss_attack(inputs),
-        "mentr": modified_entropy_attack(inputs),
-    }
-    attacks = {}
-    for name, result in results.items():
-        rate = result.tpr_at(0.01)
-        attacks[name] = {"auc": _interval(result.auc), "tpr_at_1pct_fpr": {**_interval(rate.tpr), "reliable": bool(rate.reliable)}}
-        if name == "rmia":
-            attacks[name]["a"] = result.extra.get("a")
-    accuracy = held_out_accuracy(model, data, device)
-    return {"test_accuracy": {k: float(accuracy[k]) for k in ("value", "low", "high")}, "attacks": attacks, "gate_seconds": round(time.perf_counter() - started, 3)}
-
-
-def summarize_decisions(decisions: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """How much the in-loop tests could and did steer: candidate spread, disagreements with accuracy-only."""
-    spreads, acc_spreads, changed, red, winner_minus_acc_best, trace = [], [], [], [], [], []
-    for update in decisions:
-        cands = update.get("candidates", [])
-        aucs = [c["metrics"].get("rmia1_auc") for c in cands if c.get("metrics", {}).get("rmia1_auc") is not None]
-        accs = [c.get("accuracy") for c in cands if c.get("accuracy") is not None]
-        if len(aucs) >= 2:
-            spreads.append(max(aucs) - min(aucs))
-        if len(accs) >= 2:
-            acc_spreads.append(max(accs) - min(accs))
-        if cands:
-            best_acc = max(cands, key=lambda c: c.get("accuracy", -1.0))
-            winner = next((c for c in cands if c["name"] == update["winner"]), None)
-            changed.append(winner is not None and winner["name"] != best_acc["name"])
-            if winner is not None:
-                trace.append({"rmia1_auc": winner["metrics"].get("rmia1_auc"), "loss_auc": winner["metrics"].get("loss_auc"), "accuracy": winner.get("accuracy")})
-                red.append(any(o in ("failed", "error") and "rmia" in nodeid for nodeid, o in winner.get("outcomes", {}).items()))
-                w, b = winner["metrics"].get("rmia1_auc"), best_acc["metrics"].get("rmia1_auc")
-                if w is not None and b is not None:
-                    winner_minus_acc_best.append(w - b)
-    mean = lambda xs: float(statistics.fmean(xs)) if xs else None  # noqa: E731
-    weights = [u.get("remedy_weights", {}) for u in decisions]
-    return {
-        "updates": len(decisions),
-        "winners": [u.get("winner") for u in decisions],
-        "mean_candidate_rmia1_auc_spread": mean(spreads),
-        "mean_candidate_accuracy_spread": mean(acc_spreads),
-        "share_winner_not_most_accurate": mean([float(c) for c in changed]),
-        "mean_winner_minus_most_accurate_rmia1_auc": mean(winner_minus_acc_best),
-        "share_updates_in_loop_rmia_red": mean([float(r) for r in red]),
-        "remedy_weights": weights,
-        "winner_in_loop_metrics": trace,
-    }
 
 
 # --- one task, one seed ---------------------------------------------------------------------------
@@ -418,103 +225,6 @@ def _record(task: TaskSpec, seed: int, density: float, arm: str, gate: dict[str,
     }
 
 
-# --- aggregation ----------------------------------------------------------------------------------
-def mean_se(values: Sequence[float]) -> dict[str, Any]:
-    """Mean and standard error (sample sd / √n; None for one value)."""
-    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not xs:
-        return {"mean": None, "se": None, "n": 0}
-    se = statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else None
-    return {"mean": statistics.fmean(xs), "se": se, "n": len(xs)}
-
-
-def metric_of(record: dict[str, Any], name: str) -> float:
-    """A scalar from a record: ``accuracy``, ``seconds``, ``share``, ``<attack>_auc`` or ``<attack>_tpr``."""
-    if name == "accuracy":
-        return record["test_accuracy"]["value"]
-    if name == "seconds":
-        return record["seconds"]
-    if name == "share":
-        return record["safety_test_share"]
-    attack, _, kind = name.rpartition("_")
-    entry = record["attacks"][attack]
-    return entry["auc"]["value"] if kind == "auc" else entry["tpr_at_1pct_fpr"]["value"]
-
-
-SUMMARY_METRICS = ("accuracy", "rmia_auc", "rmia_tpr", "lira_auc", "lira_tpr", "loss_auc", "mentr_auc", "seconds", "share")
-
-
-def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (task, density, arm): mean ± SE over seeds of every metric, and mean per-run CIs."""
-    groups: dict[tuple[str, float, str], list[dict[str, Any]]] = {}
-    for record in records:
-        groups.setdefault((record["task"], record["density"], record["arm"]), []).append(record)
-    order = {arm: i for i, arm in enumerate((*ARMS, NEXT_DOWN))}
-    rows = []
-    for (task, density, arm), group in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1], order.get(kv[0][2], 99))):
-        row: dict[str, Any] = {"task": task, "density": density, "arm": arm, "seeds": sorted(r["seed"] for r in group)}
-        for name in SUMMARY_METRICS:
-            row[name] = mean_se([metric_of(r, name) for r in group])
-        row["rmia_auc_ci"] = [statistics.fmean(r["attacks"]["rmia"]["auc"][k] for r in group) for k in ("low", "high")]
-        row["rmia_tpr_ci"] = [statistics.fmean(r["attacks"]["rmia"]["tpr_at_1pct_fpr"][k] for r in group) for k in ("low", "high")]
-        row["accuracy_ci"] = [statistics.fmean(r["test_accuracy"][k] for r in group) for k in ("low", "high")]
-        rows.append(row)
-    return rows
-
-
-def paired(records: Sequence[dict[str, Any]], task: str, density_a: float, arm_a: str, density_b: float, arm_b: str, metric: str) -> dict[str, Any]:
-    """Mean ± SE over seeds of metric(arm_a) − metric(arm_b), paired by seed."""
-
-    def by_seed(density: float, arm: str) -> dict[int, float]:
-        return {r["seed"]: metric_of(r, metric) for r in records if r["task"] == task and r["arm"] == arm and math.isclose(r["density"], density)}
-
-    a, b = by_seed(density_a, arm_a), by_seed(density_b, arm_b)
-    seeds = sorted(set(a) & set(b))
-    return {**mean_se([a[s] - b[s] for s in seeds]), "seeds": seeds}
-
-
-def check_claim(records: Sequence[dict[str, Any]], arm: str, task: str = CLAIM_TASK, density: float = CLAIM_DENSITY, next_down: Optional[float] = None) -> dict[str, Any]:
-    """The issue's acceptance claim for one SafeCompress arm, condition by condition, with the numbers."""
-    next_down = next_down if next_down is not None else round(density / 2, 6)
-    nd_arm = NEXT_DOWN if any(r["arm"] == NEXT_DOWN and r["task"] == task for r in records) else "plain-dst"
-    gain = paired(records, task, density, "plain-dst", density, arm, "rmia_auc")  # DST − SC: positive is a gain
-    accuracy = paired(records, task, density, arm, density, "plain-dst", "accuracy")
-    vs_dense = paired(records, task, density, arm, 1.0, "dense", "rmia_auc")
-    vs_accuracy_only = paired(records, task, density, arm, density, "accuracy-select", "rmia_auc")
-    vs_next_down = paired(records, task, density, arm, next_down, nd_arm, "rmia_auc")
-    conditions: dict[str, Any] = {}
-
-    def cond(name: str, stat: dict[str, Any], ok: Optional[bool], rule: str) -> None:
-        conditions[name] = {"rule": rule, **stat, "holds": ok}
-
-    m = lambda s: s["mean"]  # noqa: E731
-    cond("rmia_gain_vs_plain_dst", gain, None if m(gain) is None else m(gain) >= CLAIM_AUC_GAIN, f"mean(RMIA AUC plain DST − {arm}) ≥ {CLAIM_AUC_GAIN}")
-    cond(
-        "accuracy_vs_plain_dst",
-        {k: (v * 100 if isinstance(v, float) else v) for k, v in accuracy.items()},
-        None if m(accuracy) is None else m(accuracy) * 100 >= -CLAIM_ACCURACY_POINTS,
-        f"mean test accuracy of {arm} ≥ plain DST − {CLAIM_ACCURACY_POINTS} point (values in points)",
-    )
-    cond("no_more_leaky_than_dense", vs_dense, None if m(vs_dense) is None else m(vs_dense) <= 0.0, f"mean(RMIA AUC {arm} − dense) ≤ 0")
-    cond("beats_accuracy_only_selection", vs_accuracy_only, None if m(vs_accuracy_only) is None else m(vs_accuracy_only) < 0.0, f"mean(RMIA AUC {arm} − accuracy-only selection) < 0")
-    cond("beats_plain_dst_next_density_down", vs_next_down, None if m(vs_next_down) is None else m(vs_next_down) < 0.0, f"mean(RMIA AUC {arm} at d={density:g} − plain DST at d={next_down:g}) < 0")
-    worse = {}
-    for metric in ("rmia_auc", "rmia_tpr", "lira_auc", "lira_tpr", "loss_auc", "mentr_auc"):
-        diff = paired(records, task, density, arm, density, "plain-dst", metric)
-        ok = None if diff["mean"] is None or diff["se"] is None else diff["mean"] <= diff["se"]
-        worse[metric] = {**diff, "holds": ok}
-    known = [w["holds"] for w in worse.values() if w["holds"] is not None]
-    cond(
-        "no_attack_worse_by_more_than_one_se",
-        {"per_attack": worse, "mean": None, "se": None, "n": len(known)},
-        (all(known) if known else None),
-        f"for every attack metric, mean({arm} − plain DST) ≤ SE of the paired difference",
-    )
-    verdicts = [c["holds"] for c in conditions.values()]
-    holds = None if any(v is None for v in verdicts) else all(verdicts)
-    return {"arm": arm, "task": task, "density": density, "conditions": conditions, "holds": holds}
-
-
 # --- the whole benchmark --------------------------------------------------------------------------
 def run_compress_benchmark(
     plan: BenchPlan,
@@ -635,75 +345,6 @@ def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     merged["environment"] = first["environment"]
     merged["merged_from"] = [{"command": part.get("command"), "total_seconds": part["total_seconds"], "git": part["environment"].get("git")} for part in parts]
     return merged
-
-
-# --- rendering ------------------------------------------------------------------------------------
-ARM_LABELS = {
-    "dense": "dense parent",
-    "one-shot": "one-shot magnitude + fine-tune",
-    "plain-dst": "plain DST (SET, no tests)",
-    "accuracy-select": "ablation: select by accuracy only (λ=0)",
-    "sc-select": "SafeCompress, selection only",
-    "sc-remedies": "SafeCompress, selection + remedies",
-    NEXT_DOWN: "ablation: plain DST, next density down",
-}
-
-
-def _fmt(stat: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
-    if stat["mean"] is None:
-        return "–"
-    text = f"{stat['mean'] * scale:.{digits}f}"
-    return text + (f" ± {stat['se'] * scale:.{digits}f}" if stat["se"] is not None else "")
-
-
-def render_markdown(results: dict[str, Any], command: str = "safecompress bench compress") -> str:
-    env = results["environment"]
-    lines = [
-        f"Command: `{command}` — {results['total_seconds'] / 60:.1f} min on {env['cpus']} CPU cores ({env['device']}, torch {env['torch']}, "
-        f"{env['torch_threads']} torch threads{', OMP_NUM_THREADS=' + env['omp_num_threads'] if env.get('omp_num_threads') else ''}"
-        f"{', code at ' + env['git'] if env.get('git') else ''}).",
-        "",
-        f"Values are mean ± standard error over seeds (no ± with one seed); brackets are the per-run 95 % intervals (DeLong for AUC, "
-        f"Clopper–Pearson for TPR), averaged over seeds. Gate: RMIA and LiRA with {results['refs']} reference models trained by the same "
-        "recipe, loss and modified-entropy attacks, all members vs all non-members. Accuracy in %, on the held-out test split. "
-        "“tests %” is the share of the compression loop's time spent probing and testing candidates.",
-        "",
-    ]
-    for task in results["tasks"]:
-        rows = [r for r in results["summary"] if r["task"] == task["name"]]
-        if not rows:
-            continue
-        seeds = sorted({s for r in rows for s in r["seeds"]})
-        lines += [
-            f"### {task['name']} ({task['data_options'].get('members')} members, {task['recipe']['epochs']} epochs, {task['model']}, seeds {', '.join(map(str, seeds))})"
-            + (f" — {task['note']}" if task.get("note") else ""),
-            "",
-            "| arm | density | test acc % | RMIA AUC | RMIA TPR@1%FPR % | LiRA AUC | loss AUC | mentr AUC | wall s | tests % |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in rows:
-            auc_ci = f" [{r['rmia_auc_ci'][0]:.3f}, {r['rmia_auc_ci'][1]:.3f}]"
-            tpr_ci = f" [{100 * r['rmia_tpr_ci'][0]:.1f}, {100 * r['rmia_tpr_ci'][1]:.1f}]"
-            lines.append(
-                f"| {ARM_LABELS.get(r['arm'], r['arm'])} | {r['density']:g} | {_fmt(r['accuracy'], 100, 2)} | {_fmt(r['rmia_auc'])}{auc_ci} | "
-                f"{_fmt(r['rmia_tpr'], 100, 1)}{tpr_ci} | {_fmt(r['lira_auc'])} | {_fmt(r['loss_auc'])} | {_fmt(r['mentr_auc'])} | "
-                f"{_fmt(r['seconds'], 1, 0)} | {_fmt(r['share'], 100, 0)} |"
-            )
-        lines.append("")
-    for note in results.get("skipped", []):
-        lines += [f"*{note}*", ""]
-    for claim in results.get("claims", []):
-        verdict = {True: "**holds**", False: "**does not hold**", None: "**undecided** (needs ≥ 2 seeds)"}[claim["holds"]]
-        lines += [f"Claim for {ARM_LABELS[claim['arm']]} on {claim['task']} at d = {claim['density']:g}: {verdict}", ""]
-        for name, c in claim["conditions"].items():
-            mark = {True: "yes", False: "NO", None: "n/a"}[c["holds"]]
-            stat = "" if c.get("mean") is None else f": {c['mean']:+.4f}" + (f" ± {c['se']:.4f}" if c.get("se") is not None else "")
-            if name == "no_attack_worse_by_more_than_one_se":
-                parts = [f"{k} {v['mean']:+.4f}±{v['se']:.4f}" if v["mean"] is not None and v["se"] is not None else f"{k} n/a" for k, v in c["per_attack"].items()]
-                stat = ": " + ", ".join(parts)
-            lines.append(f"- {mark} — {c['rule']}{stat}")
-        lines.append("")
-    return "\n".join(lines)
 
 
 def parse_seeds(text: Optional[str]) -> Optional[tuple[int, ...]]:

@@ -71,15 +71,18 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         markdown = render_markdown(results)
     elif args.what == "compress" and getattr(args, "merge", None):
         from safecompress.bench import compress as bench
+        from safecompress.bench import results as bench_results
 
         results = bench.merge_results([read_results(path) for path in args.merge])
         command = " + ".join(str(part["command"]) for part in results["merged_from"])
         results["command"] = command
-        markdown = bench.render_markdown(results, command)
+        markdown = bench_results.render_markdown(results, command)
     elif args.what == "compress":
         from safecompress.bench import compress as bench
+        from safecompress.bench import plan as bench_plan
+        from safecompress.bench import results as bench_results
 
-        plan = bench.make_plan(quick=args.quick, seeds=bench.parse_seeds(getattr(args, "seeds", None)))
+        plan = bench_plan.make_plan(quick=args.quick, seeds=bench.parse_seeds(getattr(args, "seeds", None)))
         command = "safecompress " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "safecompress bench compress" + (" --quick" if args.quick else "")
 
         def checkpoint(partial: dict[str, Any]) -> None:
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
 
         results = bench.run_compress_benchmark(plan, device=device, log=log, checkpoint=checkpoint)
         results["command"] = command
-        markdown = bench.render_markdown(results, command)
+        markdown = bench_results.render_markdown(results, command)
     else:
         from safecompress.attacks.bench import run_attack_benchmark
 

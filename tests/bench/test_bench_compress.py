@@ -12,6 +12,9 @@ from types import SimpleNamespace
 import pytest
 
 from safecompress.bench import compress as bench
+from safecompress.bench import gate as bench_gate
+from safecompress.bench import plan as bench_plan
+from safecompress.bench import results as bench_results
 from safecompress.driver.settings import CompressSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,27 +22,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # --- plan -----------------------------------------------------------------------------------------
 def test_quick_plan_is_one_seed_one_density_fashion_only() -> None:
-    plan = bench.make_plan(quick=True)
+    plan = bench_plan.make_plan(quick=True)
     assert [t.name for t in plan.tasks] == ["fashion-mnist"]
     task = plan.tasks[0]
     assert task.seeds == (0,) and task.densities == (0.1,) and plan.refs >= 4
-    assert task.data_options["members"] == 1000 and set(bench.ARMS) <= set(task.arms)
+    assert task.data_options["members"] == 1000 and set(bench_plan.ARMS) <= set(task.arms)
 
 
 def test_full_plan_has_three_seeds_two_densities_and_text_or_a_note(tmp_path: Path) -> None:
-    plan = bench.make_plan(wordnet_root=tmp_path)  # no WordNet there
+    plan = bench_plan.make_plan(wordnet_root=tmp_path)  # no WordNet there
     fashion = plan.tasks[0]
     assert fashion.seeds == (0, 1, 2) and fashion.densities == (0.1, 0.05) and fashion.recipe["epochs"] == 60
     assert [t.name for t in plan.tasks] == ["fashion-mnist"] and "text task skipped" in plan.skipped[0]
     (tmp_path / "data.noun").write_text("")
-    plan = bench.make_plan(wordnet_root=tmp_path)
+    plan = bench_plan.make_plan(wordnet_root=tmp_path)
     assert [t.name for t in plan.tasks] == ["fashion-mnist", "wordnet"] and not plan.skipped
 
 
 @pytest.mark.parametrize(("text", "expected"), [("3", (0, 1, 2)), ("4,7", (4, 7)), (None, None), ("1", (0,))])
 def test_parse_seeds(text: str, expected: tuple) -> None:
     assert bench.parse_seeds(text) == expected
-    assert bench.make_plan(quick=True, seeds=bench.parse_seeds("2")).tasks[0].seeds == (0, 1)
+    assert bench_plan.make_plan(quick=True, seeds=bench.parse_seeds("2")).tasks[0].seeds == (0, 1)
 
 
 def test_parse_seeds_refuses_zero() -> None:
@@ -48,15 +51,15 @@ def test_parse_seeds_refuses_zero() -> None:
 
 
 def test_next_density_down() -> None:
-    assert bench.next_density_down(0.1, (0.1, 0.05)) == 0.05
-    assert bench.next_density_down(0.1, (0.1,)) == 0.05
-    assert bench.next_density_down(0.05, (0.1, 0.05)) == 0.025
+    assert bench_plan.next_density_down(0.1, (0.1, 0.05)) == 0.05
+    assert bench_plan.next_density_down(0.1, (0.1,)) == 0.05
+    assert bench_plan.next_density_down(0.05, (0.1, 0.05)) == 0.025
 
 
 # --- arms -----------------------------------------------------------------------------------------
 def test_arms_share_budget_schedule_and_start_and_differ_only_where_they_should(tmp_path: Path) -> None:
     base = CompressSettings(candidates=4, probe_steps=2, updates=8, lambda_=1.0)
-    arms = {arm: bench.arm_settings(arm, 0.1, 3, base, tmp_path) for arm in bench.ARMS if arm != "dense"}
+    arms = {arm: bench.arm_settings(arm, 0.1, 3, base, tmp_path) for arm in bench_plan.ARMS if arm != "dense"}
     for settings in arms.values():
         assert (settings.density, settings.seed, settings.epochs, settings.stop_fraction, settings.distribution, settings.init) == (0.1, 3, None, 0.1, "erk", "magnitude")
         assert not settings.resume
@@ -65,7 +68,7 @@ def test_arms_share_budget_schedule_and_start_and_differ_only_where_they_should(
     assert arms["accuracy-select"].lambda_ == 0.0 and not arms["accuracy-select"].remedies and arms["accuracy-select"].candidates == 4
     assert arms["sc-select"].lambda_ == 1.0 and not arms["sc-select"].remedies and arms["sc-select"].probe_steps == 2
     assert arms["sc-remedies"].remedies and arms["sc-remedies"].candidates == 4
-    assert bench.arm_settings(bench.NEXT_DOWN, 0.05, 3, base, tmp_path).density == 0.05
+    assert bench.arm_settings(bench_plan.NEXT_DOWN, 0.05, 3, base, tmp_path).density == 0.05
     with pytest.raises(ValueError):
         bench.arm_settings("nonsense", 0.1, 0, base, tmp_path)
 
@@ -130,13 +133,13 @@ def records_for(sc_rmia: float, sc_accuracy: float = 0.80, sc_loss: float = 0.55
 
 
 def test_mean_se() -> None:
-    assert bench.mean_se([1.0, 2.0, 3.0]) == pytest.approx({"mean": 2.0, "se": 1.0 / 3**0.5, "n": 3})
-    assert bench.mean_se([5.0]) == {"mean": 5.0, "se": None, "n": 1}
-    assert bench.mean_se([]) == {"mean": None, "se": None, "n": 0}
+    assert bench_results.mean_se([1.0, 2.0, 3.0]) == pytest.approx({"mean": 2.0, "se": 1.0 / 3**0.5, "n": 3})
+    assert bench_results.mean_se([5.0]) == {"mean": 5.0, "se": None, "n": 1}
+    assert bench_results.mean_se([]) == {"mean": None, "se": None, "n": 0}
 
 
 def test_summary_rows_are_mean_and_se_over_seeds() -> None:
-    rows = bench.summarize(records_for(0.60))
+    rows = bench_results.summarize(records_for(0.60))
     plain = next(r for r in rows if r["arm"] == "plain-dst" and r["density"] == 0.1)
     assert plain["seeds"] == [0, 1, 2] and plain["rmia_auc"]["mean"] == pytest.approx(0.64) and plain["rmia_auc"]["se"] > 0
     assert plain["rmia_auc_ci"] == pytest.approx([0.61, 0.67]) and plain["seconds"]["mean"] == pytest.approx(11.0)
@@ -144,7 +147,7 @@ def test_summary_rows_are_mean_and_se_over_seeds() -> None:
 
 
 def test_claim_holds_when_every_condition_does() -> None:
-    claim = bench.check_claim(records_for(0.60), "sc-remedies")
+    claim = bench_results.check_claim(records_for(0.60), "sc-remedies")
     assert claim["holds"] is True, claim
     assert claim["conditions"]["rmia_gain_vs_plain_dst"]["mean"] == pytest.approx(0.04)
 
@@ -158,20 +161,20 @@ def test_claim_holds_when_every_condition_does() -> None:
     ],
 )
 def test_claim_fails_on_the_condition_that_fails(kwargs: dict, failing: str) -> None:
-    claim = bench.check_claim(records_for(**kwargs), "sc-select")
+    claim = bench_results.check_claim(records_for(**kwargs), "sc-select")
     assert claim["holds"] is False and claim["conditions"][failing]["holds"] is False
 
 
 def test_claim_needs_to_beat_the_next_density_down() -> None:
     records = [r for r in records_for(0.60) if not (r["arm"] == "plain-dst" and r["density"] == 0.05)]
-    records += [record(bench.NEXT_DOWN, s, 0.05, 0.59, 0.76) for s in range(3)]
-    claim = bench.check_claim(records, "sc-select")
+    records += [record(bench_plan.NEXT_DOWN, s, 0.05, 0.59, 0.76) for s in range(3)]
+    claim = bench_results.check_claim(records, "sc-select")
     assert claim["conditions"]["beats_plain_dst_next_density_down"]["holds"] is False
 
 
 def test_claim_is_undecided_with_one_seed() -> None:
     records = [r for r in records_for(0.60) if r["seed"] == 0]
-    claim = bench.check_claim(records, "sc-select")
+    claim = bench_results.check_claim(records, "sc-select")
     assert claim["holds"] is None and claim["conditions"]["rmia_gain_vs_plain_dst"]["holds"] is True
 
 
@@ -183,7 +186,7 @@ def test_summarize_decisions() -> None:
         {"winner": "b", "candidates": [cand("a", 0.9, 0.62), cand("b", 0.88, 0.58)], "remedy_weights": {}},
         {"winner": "a", "candidates": [cand("a", 0.9, 0.61, red=True), cand("b", 0.8, 0.60)], "remedy_weights": {"confidence_penalty": 0.1}},
     ]
-    summary = bench.summarize_decisions(decisions)
+    summary = bench_gate.summarize_decisions(decisions)
     assert summary["updates"] == 2 and summary["winners"] == ["b", "a"]
     assert summary["mean_candidate_rmia1_auc_spread"] == pytest.approx(0.025)
     assert summary["share_winner_not_most_accurate"] == pytest.approx(0.5)
@@ -192,9 +195,9 @@ def test_summarize_decisions() -> None:
 
 
 def test_render_markdown_has_table_and_verdicts() -> None:
-    plan = bench.make_plan(quick=True)
+    plan = bench_plan.make_plan(quick=True)
     results = bench._assemble(plan, records_for(0.60), {"compress": {}, "thresholds": {}}, "cpu", 123.0)
-    text = bench.render_markdown(results, "safecompress bench compress --quick")
+    text = bench_results.render_markdown(results, "safecompress bench compress --quick")
     assert "safecompress bench compress --quick" in text and "| plain DST (SET, no tests) | 0.1 | 80.00 ± 0.00 |" in text
     assert "SafeCompress, selection + remedies" in text and "**holds**" in text
     json.dumps(results)  # JSON-ready
@@ -204,7 +207,7 @@ def test_render_markdown_has_table_and_verdicts() -> None:
 @pytest.mark.slow
 def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAFECOMPRESS_CACHE_DIR", str(tmp_path / "cache"))
-    task = bench.TaskSpec(
+    task = bench_plan.TaskSpec(
         name="fashion-mnist",
         data="fashion-mnist-embedded",
         data_options={"members": 64, "non_members": 64, "population": 128, "test": 64},
@@ -216,9 +219,9 @@ def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     )
     lines: list[str] = []
     checkpoints: list[int] = []
-    results = bench.run_compress_benchmark(bench.BenchPlan((task,), refs=2), device="cpu", rootdir=ROOT, log=lines.append, checkpoint=lambda r: checkpoints.append(len(r["records"])))
+    results = bench.run_compress_benchmark(bench_plan.BenchPlan((task,), refs=2), device="cpu", rootdir=ROOT, log=lines.append, checkpoint=lambda r: checkpoints.append(len(r["records"])))
     arms = [(r["arm"], r["density"]) for r in results["records"]]
-    assert arms == [("dense", 1.0), *((a, 0.1) for a in bench.ARMS[1:]), (bench.NEXT_DOWN, 0.05)]
+    assert arms == [("dense", 1.0), *((a, 0.1) for a in bench_plan.ARMS[1:]), (bench_plan.NEXT_DOWN, 0.05)]
     assert checkpoints == list(range(1, len(arms) + 1))
     for r in results["records"]:
         assert 0.0 <= r["attacks"]["rmia"]["auc"]["value"] <= 1.0 and 0.0 <= r["test_accuracy"]["value"] <= 1.0
@@ -236,24 +239,24 @@ def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     data = fashion_mnist_embedded(members=64, non_members=64, population=128, test=64, seed=0)
     recipe = TrainRecipe(epochs=2, batch_size=32)
     model = fit(small_cnn(10, width=4), data.members, recipe, seed=0, device="cpu")
-    refs = bench.gate_references(model, data, recipe, 0, "cpu", 2)
-    mine = bench.gate_metrics(model, data, refs, 0, "cpu")
+    refs = bench_gate.gate_references(model, data, recipe, 0, "cpu", 2)
+    mine = bench_gate.gate_metrics(model, data, refs, 0, "cpu")
     theirs = run_attacks(["rmia", "lira", "loss", "mentr"], model, data, device="cpu", refs=2, recipe=recipe, seed=0)
     for name, result in theirs.items():
         assert mine["attacks"][name]["auc"]["value"] == pytest.approx(result.auc.value)
-    assert "SafeCompress, selection only" in bench.render_markdown(results)
+    assert "SafeCompress, selection only" in bench_results.render_markdown(results)
 
 
 # --- merging runs over disjoint seeds -------------------------------------------------------------
 def part(seeds: tuple[int, ...], seconds: float, command: str) -> dict:
-    plan = bench.make_plan(quick=True, seeds=seeds)
+    plan = bench_plan.make_plan(quick=True, seeds=seeds)
     results = bench._assemble(plan, [r for r in records_for(0.60) if r["seed"] in seeds], {"compress": {}, "thresholds": {}}, "cpu", seconds)
     return {**results, "command": command}
 
 
 def test_merged_runs_equal_one_run_over_all_seeds() -> None:
     merged = bench.merge_results([part((0, 1), 600.0, "run a"), part((2,), 300.0, "run b")])
-    whole = bench._assemble(bench.make_plan(quick=True, seeds=(0, 1, 2)), records_for(0.60), {"compress": {}, "thresholds": {}}, "cpu", 600.0)
+    whole = bench._assemble(bench_plan.make_plan(quick=True, seeds=(0, 1, 2)), records_for(0.60), {"compress": {}, "thresholds": {}}, "cpu", 600.0)
     assert merged["summary"] == whole["summary"] and merged["claims"] == whole["claims"]
     assert merged["tasks"][0]["seeds"] == [0, 1, 2] and merged["total_seconds"] == 600.0
     assert [p["command"] for p in merged["merged_from"]] == ["run a", "run b"]

@@ -1,0 +1,102 @@
+"""What ``safecompress bench compress`` runs: tasks (data, model, recipe), densities, seeds and arms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+ARMS = ("dense", "one-shot", "plain-dst", "accuracy-select", "sc-select", "sc-remedies")
+SAFECOMPRESS_ARMS = ("sc-select", "sc-remedies")
+NEXT_DOWN = "plain-dst@next-down"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One dataset, its model and its training recipe (the recipe of the parent, every arm and every reference)."""
+
+    name: str
+    data: str
+    data_options: dict[str, Any]
+    recipe: dict[str, Any]
+    model: str  # "small_cnn" or "tiny_bert"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    densities: tuple[float, ...] = (0.1, 0.05)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    arms: tuple[str, ...] = ARMS
+    note: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "data": self.data,
+            "data_options": self.data_options,
+            "recipe": self.recipe,
+            "model": self.model,
+            "model_options": self.model_options,
+            "densities": list(self.densities),
+            "seeds": list(self.seeds),
+            "arms": list(self.arms),
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    tasks: tuple[TaskSpec, ...]
+    refs: int = 4
+    quick: bool = False
+    skipped: tuple[str, ...] = ()
+
+
+FASHION_DATA = {"members": 1000, "non_members": 1000, "population": 2000, "test": 2000}
+TEXT_DATA = {"members": 1000, "non_members": 1000, "population": 2000, "test": 1000, "vocab_size": 4000, "max_length": 32}
+WORDNET_ROOT = Path("/usr/share/wordnet")
+
+
+def make_plan(quick: bool = False, seeds: Optional[Sequence[int]] = None, text: Optional[bool] = None, wordnet_root: Path = WORDNET_ROOT) -> BenchPlan:
+    """The benchmark's grid. ``--quick``: Fashion-MNIST only, one seed, d = 0.1, 30 epochs.
+
+    Full: Fashion-MNIST at d ∈ {0.1, 0.05} over ``seeds`` (default 3) with 60 epochs (the project's
+    small-member regime, where leakage is visible), plus the text task — a 2-layer BERT (h = 64) on
+    WordNet glosses, one seed, d = 0.1, no accuracy-only ablation — to keep the whole grid inside an
+    hour on two CPU cores.
+    """
+    chosen = tuple(seeds) if seeds else ((0,) if quick else (0, 1, 2))
+    fashion = TaskSpec(
+        name="fashion-mnist",
+        data="fashion-mnist-embedded",
+        data_options=dict(FASHION_DATA),
+        recipe={"epochs": 30 if quick else 60, "batch_size": 128, "lr": 1e-3, "optimizer": "adam"},
+        model="small_cnn",
+        densities=(0.1,) if quick else (0.1, 0.05),
+        seeds=chosen,
+    )
+    tasks = [fashion]
+    skipped: list[str] = []
+    want_text = (not quick) if text is None else text
+    if want_text:
+        if (Path(wordnet_root) / "data.noun").is_file():
+            tasks.append(
+                TaskSpec(
+                    name="wordnet",
+                    data="wordnet",
+                    data_options=dict(TEXT_DATA),
+                    recipe={"epochs": 30, "batch_size": 64, "lr": 1e-3, "optimizer": "adam"},
+                    model="tiny_bert",
+                    model_options={"hidden_size": 64, "layers": 2},
+                    densities=(0.1,),
+                    seeds=chosen[:1],
+                    arms=("dense", "one-shot", "plain-dst", "sc-select", "sc-remedies"),
+                    note="the first seed of each run only, d = 0.1 (time budget); not part of the claim",
+                )
+            )
+        else:
+            skipped.append(f"text task skipped: {Path(wordnet_root) / 'data.noun'} is missing (apt-get install wordnet-base)")
+    return BenchPlan(tuple(tasks), refs=4, quick=quick, skipped=tuple(skipped))
+
+
+def next_density_down(density: float, densities: Sequence[float]) -> float:
+    """The next density of the grid below ``density``, else half of it."""
+    lower = sorted((d for d in densities if d < density), reverse=True)
+    return lower[0] if lower else round(density / 2, 6)
