@@ -15,12 +15,13 @@ from safecompress.driver.selection import Candidate, score_candidate
 from safecompress.driver.stream import TrainState
 from safecompress.errors import UsageError
 from safecompress.fsutil import atomic_path, atomic_write_text
+from safecompress.rngstate import capture_rng, restore_rng
 from safecompress.runner.reports import TestReport
 
 if TYPE_CHECKING:
     from safecompress.driver.loop import CompressionLoop
 
-CHECKPOINT_FORMAT = "safecompress.checkpoint/1"
+CHECKPOINT_FORMAT = "safecompress.checkpoint/2"  # /2: every generator's state (rngstate.capture_rng)
 
 
 def save_checkpoint(path: Path, checkpoint: Mapping[str, Any]) -> None:
@@ -37,8 +38,10 @@ def load_checkpoint(path: Path, device: Any, settings: Mapping[str, Any], identi
         checkpoint = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a damaged checkpoint is a usage problem
         raise UsageError(f"cannot resume: {path} is unreadable ({type(exc).__name__}); delete it to start over") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(checkpoint, dict) or not str(checkpoint.get("format", "")).startswith("safecompress.checkpoint/"):
         raise UsageError(f"cannot resume: {path} is not a safecompress checkpoint")
+    if checkpoint["format"] != CHECKPOINT_FORMAT:
+        raise UsageError(f"cannot resume: {path} was written by another safecompress version ({checkpoint['format']}); start over with --overwrite")
     saved = json.loads(checkpoint["settings"])
     differing = sorted(k for k in set(saved) | set(settings) if k not in ("resume", "overwrite") and saved.get(k) != settings.get(k))
     if differing:
@@ -73,8 +76,7 @@ def capture_loop(loop: "CompressionLoop") -> dict[str, Any]:
         "engine": copy.deepcopy(loop.engine.state_dict()),
         "shuffle": loop.shuffle.get_state(),
         "augment": loop.augment_rng.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "rng": capture_rng(),
         **loop.steering.state_dict(),
         "timers": loop.timers.to_dict(),
         "best": None
@@ -96,9 +98,7 @@ def restore_loop(loop: "CompressionLoop", checkpoint: dict[str, Any]) -> None:
     loop.engine.load_state_dict(checkpoint["engine"])
     loop.shuffle.set_state(checkpoint["shuffle"].cpu())
     loop.augment_rng.set_state(checkpoint["augment"].cpu() if loop.device.type == "cpu" else checkpoint["augment"])
-    torch.set_rng_state(checkpoint["torch_rng"].cpu())
-    if checkpoint["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in checkpoint["cuda_rng"]])
+    restore_rng(checkpoint["rng"])
     loop.steering.load_state_dict(checkpoint)
     best = checkpoint.get("best")
     loop.best, loop.best_step, loop.best_weights = None, None, None

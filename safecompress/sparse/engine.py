@@ -21,14 +21,13 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
+from safecompress.rngstate import capture_rng, restore_rng
 from safecompress.sparse.allocation import Distribution, Init, initial_masks
 from safecompress.sparse.layers import LayerInfo, find_maskable, unwrap_model
 from safecompress.sparse.schedule import PruneSchedule
@@ -373,7 +372,7 @@ class SparseEngine:
         """Copy weights, buffers, optimizer state, RNG and engine state; pair with :meth:`restore`."""
         model_state = {k: _copy_tensor(v, device) for k, v in self.model.state_dict().items()}
         optim_state = _clone_tree(self.optimizer.state_dict(), device) if self.optimizer is not None else None
-        return Snapshot(model_state, optim_state, _rng_state(), self._engine_state())
+        return Snapshot(model_state, optim_state, capture_rng(), self._engine_state())
 
     def restore(self, snapshot: Snapshot) -> None:
         """Return model, optimizer, RNG and engine to ``snapshot``; the snapshot stays reusable."""
@@ -382,7 +381,7 @@ class SparseEngine:
                 tensor.copy_(snapshot.model[key])
         if self.optimizer is not None and snapshot.optimizer is not None:
             self.optimizer.load_state_dict(_clone_tree(snapshot.optimizer, None))
-        _set_rng_state(snapshot.rng)
+        restore_rng(snapshot.rng)
         self._load_engine_state(snapshot.engine)
 
     def _engine_state(self) -> dict[str, Any]:
@@ -478,18 +477,3 @@ def _clone_tree(obj: Any, device: torch.device | str | None) -> Any:
     if isinstance(obj, (list, tuple)):
         return type(obj)(_clone_tree(v, device) for v in obj)
     return copy.deepcopy(obj)
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    if "cuda" in state:
-        torch.cuda.set_rng_state_all(state["cuda"])

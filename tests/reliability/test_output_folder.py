@@ -155,3 +155,12 @@ def test_the_demo_refuses_to_replace_an_earlier_demo(tmp_path, capsys, one_line_
     line = one_line_error(capsys.readouterr().out)
     assert "--overwrite" in line and "--resume" not in line
     assert (out / "report.json").read_text() == "{}"
+
+
+def test_a_checkpoint_of_another_format_version_is_refused(finished_run, tmp_path, capsys, one_line_error):
+    root = copy_of(finished_run, tmp_path)
+    checkpoint = torch.load(root / "out" / "checkpoint.pt", weights_only=True)
+    checkpoint["format"] = "safecompress.checkpoint/1"
+    torch.save(checkpoint, root / "out" / "checkpoint.pt")
+    assert run_in(root, "compress", "parent.pt", "--out", "out", "--resume", *QUICK) == 4
+    assert "written by another safecompress version (safecompress.checkpoint/1)" in one_line_error(capsys.readouterr().out)
