@@ -52,14 +52,18 @@ def test_nan_loss_rolls_back_and_halves_the_learning_rate(tmp_path: Path) -> Non
     assert len(report["updates"]) == 3
 
 
-NAN_ALWAYS = NAN_ONCE.replace("NanOnce", "NanAlways").replace('"nan_once"', '"nan_always"').replace(
-    "        if not NanAlways.fired:\n            NanAlways.fired = True\n            return torch.tensor(float(\"nan\"))\n        return logits.sum() * 0.0",
-    "        return torch.tensor(float(\"nan\"))",
+NAN_ALWAYS = (
+    NAN_ONCE.replace("NanOnce", "NanAlways")
+    .replace('"nan_once"', '"nan_always"')
+    .replace(
+        '        if not NanAlways.fired:\n            NanAlways.fired = True\n            return torch.tensor(float("nan"))\n        return logits.sum() * 0.0',
+        '        return torch.tensor(float("nan"))',
+    )
 )
 
 
 def test_a_loss_that_stays_nan_stops_after_three_rollbacks_with_one_line(tmp_path: Path, capsys) -> None:
-    assert "return torch.tensor(float(\"nan\"))" in NAN_ALWAYS and "fired = True" not in NAN_ALWAYS
+    assert 'return torch.tensor(float("nan"))' in NAN_ALWAYS and "fired = True" not in NAN_ALWAYS
     assert compress_with_plugin_remedy(tmp_path, NAN_ALWAYS, "nan_always") == 4
     out = capsys.readouterr().out
     errors = [line for line in out.splitlines() if line.startswith("ERROR")]
