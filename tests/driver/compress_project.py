@@ -60,6 +60,15 @@ def run_in(root: Path, *args: str) -> int:
         os.chdir(previous)
 
 
+def gate_verdict(out: Path) -> int:
+    """The exit code a finished run in ``out`` must have had: 1 when a test of the compressed
+    model is red at the gate, else 0 (what a bare ``in (0, 1)`` would not check)."""
+    import json
+
+    tests = json.loads((out / "report.json").read_text())["models"]["compressed"]["tests"]
+    return 1 if any(t["outcome"] in ("failed", "error") for t in tests) else 0
+
+
 def make_compress_project(root: Path, entropy_min: float = 0.9) -> Path:
     """Write the project and a trained parent; return the parent's path."""
     import torch
