@@ -179,6 +179,7 @@ def cmd_plugins(args: argparse.Namespace, pm: Any, console: Console) -> int:
         ("safecompress_register_reporters", "reporters"),
         ("safecompress_register_datasets", "datasets"),
         ("safecompress_register_models", "model factories"),
+        ("safecompress_register_growth_rules", "growth rules"),
     ):
         names = sorted(collect_registry(pm, hook))
         console.print(f"{label}: {', '.join(names) or '(none)'}", highlight=False)
