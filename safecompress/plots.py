@@ -15,7 +15,7 @@ import numpy as np
 from safecompress.fsutil import atomic_path
 
 if TYPE_CHECKING:
-    from safecompress.attacks.results import AttackResults
+    from safecompress.attacks.data_structures import AttackResults
 
 
 def _figure(width: float, height: float) -> Any:

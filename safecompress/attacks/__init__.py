@@ -8,12 +8,11 @@ cost tiers. Statistics and gates live in :mod:`safecompress.metrics`.
 
 from __future__ import annotations
 
-from safecompress.attacks.data_structures import AttackInputs, Role, assign_roles
+from safecompress.attacks.data_structures import AttackInputs, AttackResults, MetricOptions, Role, SliceMetrics, assign_roles
 from safecompress.attacks.learned import nasr_attack, nasr_whitebox_attack
 from safecompress.attacks.lira import lira_attack
 from safecompress.attacks.reference import ReferenceRecipe, Reinitialised, train_reference_models
 from safecompress.attacks.registry import BUILTIN_ATTACKS, AttackSpec
-from safecompress.attacks.results import AttackResults, MetricOptions, SliceMetrics
 from safecompress.attacks.rmia import rmia_attack, rmia_scores
 from safecompress.attacks.threshold import (
     confidence_attack,

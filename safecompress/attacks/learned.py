@@ -22,8 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from safecompress.attacks.data_structures import AttackInputs, Role
-from safecompress.attacks.results import AttackResults, MetricOptions, scores_to_results
+from safecompress.attacks.data_structures import AttackInputs, AttackResults, MetricOptions, Role, scores_to_results
 from safecompress.inference import resolve_device
 from safecompress.training import seeded
 

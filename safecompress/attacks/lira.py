@@ -20,8 +20,7 @@ import numpy as np
 from scipy.special import log_ndtr
 from scipy.stats import norm
 
-from safecompress.attacks.data_structures import AttackInputs, Role, logit_margin
-from safecompress.attacks.results import AttackResults, MetricOptions, scores_to_results
+from safecompress.attacks.data_structures import AttackInputs, AttackResults, MetricOptions, Role, logit_margin, scores_to_results
 
 PER_EXAMPLE_MIN = 16
 

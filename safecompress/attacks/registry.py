@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from safecompress.attacks import learned, lira, rmia, threshold
-from safecompress.attacks.data_structures import AttackInputs
-from safecompress.attacks.results import AttackResults
+from safecompress.attacks.data_structures import AttackInputs, AttackResults
 from safecompress.hookspecs import hookimpl
 
 REFERENCES = "references"

@@ -22,9 +22,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from safecompress import metrics
-from safecompress.attacks.data_structures import AttackInputs, Role
+from safecompress.attacks.data_structures import AttackInputs, AttackResults, MetricOptions, Role, scores_to_results
 from safecompress.attacks.lira import uses_online
-from safecompress.attacks.results import AttackResults, MetricOptions, scores_to_results
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ import numpy as np
 from scipy import stats
 
 from safecompress import metrics
-from safecompress.attacks.data_structures import AttackInputs, Role
-from safecompress.attacks.results import AttackResults, MetricOptions, scores_to_results
+from safecompress.attacks.data_structures import AttackInputs, AttackResults, MetricOptions, Role, scores_to_results
 from safecompress.metrics import Interval
 
 Signal = Callable[[AttackInputs], np.ndarray]

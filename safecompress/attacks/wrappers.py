@@ -21,10 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from safecompress.attacks.data_structures import AttackInputs, Role, assign_roles
+from safecompress.attacks.data_structures import AttackInputs, AttackResults, MetricOptions, Role, assign_roles
 from safecompress.attacks.reference import RecipeLike, as_reference_recipe, concat_splits, outputs_on, reference_in_masks, train_reference_models
 from safecompress.attacks.registry import BUILTIN_ATTACKS, GRADIENTS, REFERENCES, AttackSpec
-from safecompress.attacks.results import AttackResults, MetricOptions
 from safecompress.data.splits import DataSplits, Split
 from safecompress.errors import UsageError
 from safecompress.inference import model_logits, predict_logits, resolve_device

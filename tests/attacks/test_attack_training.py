@@ -13,8 +13,8 @@ from _attack_support import one_thread  # noqa: F401  (a fixture)
 from torch import nn
 
 from safecompress.attacks import BUILTIN_ATTACKS, ReferenceRecipe, Reinitialised, Role, last_layer_gradients, make_attack_inputs, run_attack, run_attacks, train_reference_models
+from safecompress.attacks.data_structures import AttackResults, scores_to_results
 from safecompress.attacks.reference import reference_membership, resolve_cache_dir
-from safecompress.attacks.results import AttackResults, scores_to_results
 from safecompress.data.splits import DataSplits, Split
 from safecompress.errors import UsageError
 from safecompress.models import small_cnn, tiny_bert
