@@ -30,6 +30,7 @@ from torch import nn
 
 from safecompress.fsutil import atomic_path
 from safecompress.sparse.layers import find_maskable, unwrap_model
+from safecompress.textsafe import first_line
 
 FORMAT = "safecompress.sparse"
 FORMAT_VERSION = "1"
@@ -230,7 +231,7 @@ def read_artifact_metadata(path: PathLike) -> dict[str, Any]:
         with safe_open(path, framework="pt") as f:
             raw = f.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types, OSError and others
-        raise SparseArtifactError(f"{path}: not a readable safetensors file ({_first_line(exc)})") from None
+        raise SparseArtifactError(f"{path}: not a readable safetensors file ({first_line(exc)})") from None
     return _parse_metadata(path, raw)
 
 
@@ -244,7 +245,7 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
             raw = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own error types, OSError and others
-        raise SparseArtifactError(f"{path}: not a readable safetensors file ({_first_line(exc)})") from None
+        raise SparseArtifactError(f"{path}: not a readable safetensors file ({first_line(exc)})") from None
     metadata = _parse_metadata(path, raw)
     if raw.get("crc32") != _crc32(tensors):
         raise SparseArtifactError(f"{path}: checksum mismatch, the file is corrupt")
@@ -269,7 +270,7 @@ def _parse_metadata(path: str, raw: Mapping[str, str]) -> dict[str, Any]:
             "extra": json.loads(raw.get("extra", "{}")),
         }
     except (KeyError, ValueError) as exc:
-        raise SparseArtifactError(f"{path}: bad artifact metadata ({_first_line(exc)})") from None
+        raise SparseArtifactError(f"{path}: bad artifact metadata ({first_line(exc)})") from None
     problem = _metadata_problem(metadata)
     if problem:
         raise SparseArtifactError(f"{path}: bad artifact metadata ({problem})")
@@ -375,8 +376,3 @@ def _as_module(path: str, model: Any) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise SparseArtifactError(f"{path}: the model factory returned {type(model).__name__}, not a torch module")
     return model
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
