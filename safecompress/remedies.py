@@ -119,6 +119,57 @@ class Flooding:
         return None
 
 
+class RelaxLoss:
+    """RelaxLoss (Chen et al., ICLR 2022) as a steerable term: at weight 1 the loss *is* RelaxLoss,
+    at w < 1 it is (1 − w)·CE + w·RelaxLoss (the term added is RelaxLoss − CE).
+
+    RelaxLoss keeps the members' loss near a level α instead of driving it to zero: on alternate
+    steps it descends |CE − α| (gradient ascent below α); on the others, while the batch loss is
+    below α, it ascends the loss of correctly classified samples and pulls the posteriors of the
+    misclassified ones towards a flattened target (the true class's confidence capped at ``upper``,
+    the rest spread evenly). The original alternates per epoch; a remedy can be switched on at any
+    step, so this one alternates per step.
+    """
+
+    name = "relaxloss"
+
+    def __init__(self, context: RemedyContext) -> None:
+        self.alpha = float(context.options.get("alpha", 0.5))
+        self.upper = float(context.options.get("upper", 1.0))
+        if self.alpha <= 0 or not 0 < self.upper <= 1:
+            raise ValueError(f"relaxloss needs alpha > 0 and upper in (0, 1], got {self.alpha}, {self.upper}")
+        self.num_classes = context.num_classes
+        self.base_weight = float(context.options.get("weight", 0.25))
+        self.max_weight = float(context.options.get("max_weight", 1.0))
+        self.calls = 0
+
+    def relaxed(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        per_sample = F.cross_entropy(logits, labels, reduction="none")
+        mean = per_sample.mean()
+        self.calls += 1
+        if self.calls % 2 == 1:
+            return (mean - self.alpha).abs()
+        if float(mean.detach()) > self.alpha:
+            return mean
+        probabilities = F.softmax(logits, dim=1)
+        correct = (logits.argmax(1) == labels).float()
+        target = probabilities.gather(1, labels[:, None]).squeeze(1).clamp(max=self.upper)
+        one_hot = F.one_hot(labels, self.num_classes).float()
+        soft = one_hot * target[:, None] + (1 - one_hot) * ((1 - target) / (self.num_classes - 1))[:, None]
+        soft_ce = -(soft * F.log_softmax(logits, dim=1)).sum(1)
+        return ((1 - correct) * soft_ce - per_sample).mean()
+
+    def loss(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        return self.relaxed(logits, labels) - F.cross_entropy(logits, labels)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"calls": self.calls}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.calls = int(state["calls"])
+
+
 class NasrAttacker(nn.Module):
     """The black-box attacker h(f(x), y) of Nasr et al. (output branch, label branch, fusion)."""
 
@@ -210,6 +261,7 @@ BUILTIN_REMEDIES: dict[str, Callable[[RemedyContext], Remedy]] = {
     "label_smoothing": LabelSmoothing,
     "adversarial_regularization": AdversarialRegularization,
     "flooding": Flooding,
+    "relaxloss": RelaxLoss,
 }
 
 

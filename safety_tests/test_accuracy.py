@@ -5,7 +5,7 @@ import safecompress
 
 @safecompress.mark.cost("cheap")
 @safecompress.mark.severity(2.0)
-@safecompress.mark.performance
+@safecompress.mark.performance(metric="accuracy")
 def test_accuracy(population_accuracy, dense_baseline, record, thresholds):
     """Accuracy on the population split stays within ``accuracy_drop_max`` of the dense parent's on
     the same rows (and above the absolute floor ``accuracy_min``). A performance test: while it is

@@ -11,7 +11,7 @@ attacks, so the tier-0 attacks share one inference pass and LiRA and RMIA share 
 from __future__ import annotations
 
 import inspect
-import logging
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
@@ -22,13 +22,11 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from safecompress.attacks.data_structures import AttackInputs, AttackResults, MetricOptions, Role, assign_roles
-from safecompress.attacks.reference import RecipeLike, as_reference_recipe, concat_splits, outputs_on, reference_in_masks, train_reference_models
+from safecompress.attacks.reference import RecipeLike, ReferenceRecipe, as_reference_recipe, concat_splits, outputs_on, reference_in_masks, train_reference_models
 from safecompress.attacks.registry import BUILTIN_ATTACKS, GRADIENTS, REFERENCES, AttackSpec
 from safecompress.data.splits import DataSplits, Split
 from safecompress.errors import UsageError
 from safecompress.inference import model_logits, predict_logits, resolve_device
-
-log = logging.getLogger(__name__)
 
 DEFAULT_REFERENCES = 2
 Device = Union[torch.device, str, None]
@@ -111,14 +109,34 @@ def make_attack_inputs(
     grads = np.concatenate([last_layer_gradients(model, p, device=device, batch_size=batch_size, layer=gradient_layer) for p in parts]) if gradients else None
     ref_logits = ref_in = None
     if refs:
-        if recipe is None:
-            log.warning("no reference recipe given: references are re-initialised copies of the target trained by the default TrainRecipe; pass the target's own recipe")
+        recipe = session_reference_recipe(recipe)
         pool, pool_rows = (concat_splits(parts), None) if online else (splits.population, np.arange(sizes[0] + sizes[1], n))
         trained = train_reference_models(as_reference_recipe(recipe, model), pool, refs, seed=seed, device=device, cache_dir=cache_dir)
         ref_logits = outputs_on(trained.models, parts, device, batch_size)
         ref_in = reference_in_masks(trained, n, pool_rows)
     source = np.concatenate([p.indices for p in parts])
     return AttackInputs(labels, membership, role, logits=logits, gradients=grads, ref_logits=ref_logits, ref_in=ref_in, source_indices=source)
+
+
+def session_reference_recipe(recipe: RecipeLike) -> RecipeLike:
+    """``recipe``, or inside a running session its ``train_recipe`` (and ``model_factory`` when the
+    suite has one): references follow the target's own recipe without wiring. Outside a session with
+    no recipe: a warning (once per call site), and the default recipe."""
+    if recipe is not None:
+        return recipe
+    from safecompress.runner.context import current_defaults
+
+    defaults = current_defaults()
+    if defaults is None:
+        warnings.warn(
+            "no reference recipe given and no safety session running: references are re-initialised copies of the target trained by the default TrainRecipe; pass the target's own recipe",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+    factory = defaults.model_factory()
+    train = defaults.train_recipe()
+    return ReferenceRecipe(factory, train) if factory is not None else train
 
 
 def _spec(name: str, registry: Mapping[str, Union[AttackSpec, Callable[..., AttackResults]]]) -> AttackSpec:

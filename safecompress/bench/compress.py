@@ -10,12 +10,15 @@ the same magnitude-pruned masks, on the same data split:
 ``accuracy-select``  ablation: SafeCompress's candidates and probes, the winner chosen by in-loop
                      accuracy alone (λ = 0 and safety failures ignored), no remedies;
 ``sc-select``        SafeCompress selection (fewest red tests, then accuracy − λ·risk), no remedies;
-``sc-remedies``      SafeCompress with selection and steering (red tests switch their remedies on);
+``sc-final-phase``   SafeCompress with selection and steering, one attempt, shipping only from the
+                     final phase (the shipping rule before issue 13), for comparison;
+``sc-remedies``      SafeCompress as ``compress`` runs it: selection, steering, the best passing judged
+                     checkpoint of the whole run ships, and attempts while none passes;
 ``plain-dst@d/2``    ablation: plain DST at the next density down (added when not already in the grid).
 
-Every arm runs through :class:`~safecompress.driver.loop.CompressionLoop`: plain DST is the loop
-with one random-growth candidate, no probe and no tests, so the arms differ only in how the
-topology is chosen and in the remedies. SafeCompress arms use the project's own ``safety_tests/``
+Every arm runs through :func:`~safecompress.driver.job.run_attempts` (the loop as ``compress`` runs
+it, from the same baseline): plain DST is the loop with one random-growth candidate, no probe and no
+tests, so the arms differ only in how the topology is chosen, in the remedies and in what ships. SafeCompress arms use the project's own ``safety_tests/``
 and ``[tool.safecompress.compress]``/``thresholds`` settings.
 
 The gate is one function for every arm: RMIA (offline, ``a`` tuned on the references) and LiRA with
@@ -81,7 +84,7 @@ class AccuracyOnlySelection:
     def safecompress_select_candidate(self, candidates: Sequence[Any], config: Any) -> Optional[Any]:
         if not candidates:
             return None
-        return max(candidates, key=lambda c: c.accuracy if math.isfinite(c.accuracy) else -math.inf)
+        return max(candidates, key=lambda c: c.utility if math.isfinite(c.utility) else -math.inf)
 
 
 def arm_settings(arm: str, density: float, seed: int, base: Any, out: Path) -> Any:
@@ -94,6 +97,8 @@ def arm_settings(arm: str, density: float, seed: int, base: Any, out: Path) -> A
         return replace(base, density=density, seed=seed, out=out, lambda_=0.0, remedies=False, resume=False)
     if arm == "sc-select":
         return replace(base, density=density, seed=seed, out=out, remedies=False, resume=False)
+    if arm == "sc-final-phase":
+        return replace(base, density=density, seed=seed, out=out, remedies=True, resume=False, ship_from="final-phase", attempts=1)
     if arm == "sc-remedies":
         return replace(base, density=density, seed=seed, out=out, remedies=True, resume=False)
     raise ValueError(f"unknown arm {arm!r}")
@@ -130,7 +135,8 @@ def run_seed(
     task: TaskSpec, seed: int, *, device: str, rootdir: Path, project_ini: dict[str, Any], refs: int, extra_density: Optional[float], log: Log, on_record: Callable[[dict[str, Any]], None]
 ) -> None:
     """Every arm of ``task`` at every density for one seed; each finished arm goes to ``on_record``."""
-    from safecompress.driver.loop import CompressionLoop
+    from safecompress.driver.job import run_attempts
+    from safecompress.driver.loop import Timers
     from safecompress.driver.settings import CompressSettings
     from safecompress.plugins import collect_registry
     from safecompress.training import fit, seeded
@@ -153,7 +159,7 @@ def run_seed(
         # built here, once, outside every arm's clock — as `safecompress compress` does.
         setup = time.perf_counter()
         session.set_model(parent, label="dense parent")
-        session.run(select=lambda item: item.cost == "cheap")
+        baseline = session.run(select=lambda item: item.cost == "cheap")
         setup_seconds = time.perf_counter() - setup
         references = gate_references(parent, data, recipe, seed, session.device, refs)
         gate = gate_metrics(parent, data, references, seed, session.device)
@@ -187,19 +193,30 @@ def run_seed(
                     session.pm.register(plugin, name="bench:accuracy-only-selection")
                 try:
                     t0 = time.perf_counter()
-                    result = CompressionLoop(session, parent, data, recipe, settings, remedies, evaluate=evaluate).run()
+                    result, attempts = run_attempts(session, parent, settings, lambda kind, payload: None, data=data, recipe=recipe, remedy_factories=remedies, evaluate=evaluate, baseline=baseline)
                     seconds = time.perf_counter() - t0
                 finally:
                     if plugin is not None:
                         session.pm.unregister(plugin)
                 gate = gate_metrics(result.model, data, references, seed, session.device)
-                record = _record(task, seed, density, arm, gate, seconds, result.timers, summarize_decisions(result.decisions) if arm not in ("plain-dst", "one-shot", NEXT_DOWN) else None)
+                record = _record(
+                    task,
+                    seed,
+                    density,
+                    arm,
+                    gate,
+                    seconds,
+                    Timers(**{k: sum(a["timings"][f"{k}_s"] for a in attempts) for k in ("train", "probe", "tests")}),
+                    summarize_decisions(result.decisions) if arm not in ("plain-dst", "one-shot", NEXT_DOWN) else None,
+                )
                 record["achieved_density"] = round(float(result.engine.density()), 6)
                 record["settings"] = {k: v for k, v in settings.to_dict().items() if k not in ("out", "device", "resume")}
                 record["remedy_weights"] = result.remedy_weights
                 record["shipped_step"] = result.shipped_step
+                record["shipped"] = None if result.shipped is None else result.shipped.summary()
+                record["attempts"] = [{k: a[k] for k in ("attempt", "plan", "passed", "best")} for a in attempts]
                 record["final_checks"] = [
-                    {"step": c["step"], "accuracy": c["candidates"][0]["accuracy"], "rmia1_auc": c["candidates"][0]["metrics"].get("rmia1_auc"), "remedy_weights": c["remedy_weights"]}
+                    {"step": c["step"], "utility": c["candidates"][0]["utility"], "rmia1_auc": c["candidates"][0]["metrics"].get("rmia1_auc"), "remedy_weights": c["remedy_weights"]}
                     for c in result.final_checks
                 ]
                 on_record(record)

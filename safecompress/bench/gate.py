@@ -78,17 +78,17 @@ def summarize_decisions(decisions: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for update in decisions:
         cands = update.get("candidates", [])
         aucs = [c["metrics"].get("rmia1_auc") for c in cands if c.get("metrics", {}).get("rmia1_auc") is not None]
-        accs = [c.get("accuracy") for c in cands if c.get("accuracy") is not None]
+        accs = [c.get("utility") for c in cands if c.get("utility") is not None]
         if len(aucs) >= 2:
             spreads.append(max(aucs) - min(aucs))
         if len(accs) >= 2:
             acc_spreads.append(max(accs) - min(accs))
         if cands:
-            best_acc = max(cands, key=lambda c: c.get("accuracy", -1.0))
+            best_acc = max(cands, key=lambda c: c.get("utility", -1.0))
             winner = next((c for c in cands if c["name"] == update["winner"]), None)
             changed.append(winner is not None and winner["name"] != best_acc["name"])
             if winner is not None:
-                trace.append({"rmia1_auc": winner["metrics"].get("rmia1_auc"), "loss_auc": winner["metrics"].get("loss_auc"), "accuracy": winner.get("accuracy")})
+                trace.append({"rmia1_auc": winner["metrics"].get("rmia1_auc"), "loss_auc": winner["metrics"].get("loss_auc"), "utility": winner.get("utility")})
                 red.append(any(o in ("failed", "error") and "rmia" in nodeid for nodeid, o in winner.get("outcomes", {}).items()))
                 w, b = winner["metrics"].get("rmia1_auc"), best_acc["metrics"].get("rmia1_auc")
                 if w is not None and b is not None:

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-ARMS = ("dense", "one-shot", "plain-dst", "accuracy-select", "sc-select", "sc-remedies")
-SAFECOMPRESS_ARMS = ("sc-select", "sc-remedies")
+ARMS = ("dense", "one-shot", "plain-dst", "accuracy-select", "sc-select", "sc-final-phase", "sc-remedies")
+SAFECOMPRESS_ARMS = ("sc-select", "sc-final-phase", "sc-remedies")
 NEXT_DOWN = "plain-dst@next-down"
 
 

@@ -117,7 +117,8 @@ ARM_LABELS = {
     "plain-dst": "plain DST (SET, no tests)",
     "accuracy-select": "ablation: select by accuracy only (λ=0)",
     "sc-select": "SafeCompress, selection only",
-    "sc-remedies": "SafeCompress, selection + remedies",
+    "sc-final-phase": "SafeCompress, selection + remedies, shipping from the final phase only (one attempt)",
+    "sc-remedies": "SafeCompress, selection + remedies, best green from anywhere + attempts",
     NEXT_DOWN: "ablation: plain DST, next density down",
 }
 

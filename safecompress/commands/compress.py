@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--updates", type=whole_number(0), help="number of topology updates (default 20)")
     group.add_argument("--final-checks", dest="final_checks", type=whole_number(0), help="checkpoints tested over the final phase; the best ships (default 6, 0: the last step ships)")
     group.add_argument("--no-remedies", dest="remedies", action="store_false", default=None, help="never switch on remedies (selection only)")
+    group.add_argument("--attempts", type=whole_number(1), help="runs at most, while no judged checkpoint passes; each starts with what the last learned (default 2)")
+    group.add_argument("--include", action="append", metavar="GLOB", help="mask the parameters whose names match (repeatable; default: Conv/Linear/attention weights)")
+    group.add_argument("--exclude", action="append", metavar="GLOB", help="never mask the parameters whose names match (repeatable)")
+    group.add_argument("--embeddings", action="store_true", default=None, help="mask nn.Embedding weights too")
     group.add_argument("--out", type=Path, help="output folder (default safecompress-out)")
     group.add_argument("--resume", action="store_true", default=None, help="continue the run in --out from its checkpoint.pt")
     group.add_argument("--overwrite", action="store_true", default=None, help="replace an earlier run's outputs in --out (refused otherwise)")
@@ -40,7 +44,26 @@ def settings_from(args: argparse.Namespace, config: Any) -> Any:
     from safecompress.driver.settings import CompressSettings
 
     cli = {
-        name: getattr(args, name, None) for name in ("density", "epochs", "candidates", "probe_steps", "lambda_", "updates", "final_checks", "remedies", "out", "resume", "overwrite", "seed", "device")
+        name: getattr(args, name, None)
+        for name in (
+            "density",
+            "epochs",
+            "candidates",
+            "probe_steps",
+            "lambda_",
+            "updates",
+            "final_checks",
+            "remedies",
+            "attempts",
+            "include",
+            "exclude",
+            "embeddings",
+            "out",
+            "resume",
+            "overwrite",
+            "seed",
+            "device",
+        )
     }
     return CompressSettings.from_sources(cli, dict(config.ini.get("compress", {})))
 
@@ -62,7 +85,9 @@ def show_summary(console: Console, report: dict[str, Any]) -> None:
     table = Table(title="dense parent vs compressed (95 % intervals)", title_justify="left")
     for column in ("metric", "dense", "compressed", "Δ", "outcome"):
         table.add_column(column)
-    table.add_row("density", f"{report['models']['dense']['density'] or 1.0:.3f}", f"{report['models']['compressed']['density']:.3f}", "", "")
+    dense, compressed = report["models"]["dense"], report["models"]["compressed"]
+    table.add_row("maskable density", f"{dense['maskable_density']:.4f}", f"{compressed['maskable_density']:.4f}", "", "")
+    table.add_row("whole-model density", f"{dense['whole_model_density']:.4f}", f"{compressed['whole_model_density']:.4f}", "", f"maskable: {100 * compressed['maskable_share']:.0f} % of parameters")
     for row in comparison_rows(report):
         table.add_row(*row)
     console.print(table)
@@ -73,6 +98,15 @@ def show_summary(console: Console, report: dict[str, Any]) -> None:
         f"baseline and reference models {timings['setup_s']:.1f}s",
         highlight=False,
     )
+    from safecompress.driver.diagnosis import diagnosis_lines
+    from safecompress.driver.report import shipped_line
+
+    shipped = report.get("shipped")
+    console.print(markup_safe(shipped_line(report)), style="red" if shipped is not None and not shipped["passed"] else None, highlight=False)
+    for warning in report.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {markup_safe(warning)}", highlight=False)
+    for line in diagnosis_lines(report.get("diagnosis")):
+        console.print(markup_safe(line), highlight=False)
     verdict = "[green]gate passed[/green]" if report["exitstatus"] == 0 else "[red]gate failed[/red]"
     console.print(f"{verdict}: outputs in {markup_safe(report['settings']['out'])} (model.safetensors, report.md, report.html, decisions.jsonl)")
 

@@ -46,24 +46,30 @@ class CompressProgress:
         elif kind == "final-check":
             if self.live is None:
                 self.console.print(self.final_check_line(payload), highlight=False, markup=False)
-        elif kind == "rollback":
-            self.console.print(payload["message"], highlight=False, markup=False)
+        elif kind in ("rollback", "warning"):
+            self.console.print(("warning: " if kind == "warning" else "") + payload["message"], highlight=False, markup=False)
+        elif kind == "attempt":
+            plan = ", ".join(f"{k}={v:g}" for k, v in payload["plan"]["weights"].items()) or "nothing"
+            self.console.print(f"no judged checkpoint passed: attempt {payload['attempt']}/{payload['attempts']} starts with remedies {plan} from step 0", highlight=False, markup=False)
+        elif kind == "baseline" and self.live is None:
+            weights = ", ".join(f"{k}={v:g}" for k, v in payload["remedy_weights"].items() if v > 0) or "none"
+            self.console.print(f"baseline (dense parent): remedies on from step 0: {weights}", highlight=False, markup=False)
         if self.live is not None:
             self.live.update(self.render())
 
     def update_line(self, decision: dict[str, Any]) -> str:
-        winner = next(c for c in decision["candidates"] if c["name"] == decision["winner"])
-        tests = " ".join(f"{nodeid.split('::')[-1]}:{'red' if outcome in ('failed', 'error') else 'green'}" for nodeid, outcome in winner["outcomes"].items())
+        judged = decision["checkpoint"]
+        tests = " ".join(f"{nodeid.split('::')[-1]}:{'red' if outcome in ('failed', 'error') else 'green'}" for nodeid, outcome in judged["outcomes"].items())
         weights = ", ".join(f"{k}={v:g}" for k, v in decision["remedy_weights"].items()) or "none"
         return (
-            f"update {decision['update']}/{self.total_updates} step {decision['step']}: winner {decision['winner']} "
-            f"(accuracy {winner['accuracy']:.4f}, risk {winner['risk']:+.4f}) | {tests} | remedies: {weights}"
+            f"update {decision['update']}/{self.total_updates} step {decision['step']}: judged utility {judged['utility']:.4f}, risk {judged['risk']:+.4f} "
+            f"| {tests} | remedies: {weights} | new mask {decision['winner']}"
         )
 
     def final_check_line(self, check: dict[str, Any]) -> str:
         tested = check["candidates"][0]
         weights = ", ".join(f"{k}={v:g}" for k, v in check["remedy_weights"].items()) or "none"
-        return f"final check step {check['step']}: accuracy {tested['accuracy']:.4f}, risk {tested['risk']:+.4f}, failures {tested['failures']:g} | best so far {check['kept']} | remedies: {weights}"
+        return f"final check step {check['step']}: utility {tested['utility']:.4f}, risk {tested['risk']:+.4f}, failures {tested['failures']:g} | {check['kept']} | remedies: {weights}"
 
     def render(self) -> Group:
         table = Table(show_header=False, box=None)
@@ -72,7 +78,7 @@ class CompressProgress:
             decision = self.last_update
             winner = next(c for c in decision["candidates"] if c["name"] == decision["winner"])
             table.add_row("update", f"{decision['update']}/{self.total_updates}: {decision['winner']} — {decision['why']}")
-            table.add_row("accuracy / risk", f"{winner['accuracy']:.4f} / {winner['risk']:+.4f}")
+            table.add_row("utility / risk", f"{winner['utility']:.4f} / {winner['risk']:+.4f}")
             tests = Text()
             for nodeid, outcome in winner["outcomes"].items():
                 red = outcome in ("failed", "error")

@@ -6,22 +6,20 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import torch
 
 from safecompress.driver.identity import differences
-from safecompress.driver.selection import Candidate, score_candidate
 from safecompress.driver.stream import TrainState
 from safecompress.errors import UsageError
-from safecompress.fsutil import atomic_path, atomic_write_text
+from safecompress.fsutil import atomic_path, atomic_write_text, json_safe
 from safecompress.rngstate import capture_rng, restore_rng
-from safecompress.runner.reports import TestReport
 
 if TYPE_CHECKING:
     from safecompress.driver.loop import CompressionLoop
 
-CHECKPOINT_FORMAT = "safecompress.checkpoint/2"  # /2: every generator's state (rngstate.capture_rng)
+CHECKPOINT_FORMAT = "safecompress.checkpoint/3"  # /3: attempts, the shipping record, the baseline decision
 
 
 def save_checkpoint(path: Path, checkpoint: Mapping[str, Any]) -> None:
@@ -52,6 +50,20 @@ def load_checkpoint(path: Path, device: Any, settings: Mapping[str, Any], identi
     return checkpoint
 
 
+def checkpoint_attempt(path: Path) -> Optional[int]:
+    """The attempt a checkpoint belongs to, or None when there is no readable one of this format
+    (:func:`load_checkpoint` then says what is wrong)."""
+    if not path.is_file():
+        return None
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - load_checkpoint reports it
+        return None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        return None
+    return int(checkpoint["attempt"])
+
+
 def replay_decisions(path: Path, count: int) -> list[dict[str, Any]]:
     """The first ``count`` logged decisions; the log is cut back to them (later lines were written
     after the checkpoint, by the run that was killed)."""
@@ -65,7 +77,7 @@ def replay_decisions(path: Path, count: int) -> list[dict[str, Any]]:
 
 def capture_loop(loop: "CompressionLoop") -> dict[str, Any]:
     """Everything a resume needs: weights, optimizer, engine, stream position, every RNG state,
-    remedies, the best final checkpoint so far, and what makes the run this run."""
+    remedies, the shipping record, the attempt, and what makes the run this run."""
     return {
         "format": CHECKPOINT_FORMAT,
         "settings": json.dumps(loop.settings.run_defining(), sort_keys=True),
@@ -79,14 +91,11 @@ def capture_loop(loop: "CompressionLoop") -> dict[str, Any]:
         "rng": capture_rng(),
         **loop.steering.state_dict(),
         "timers": loop.timers.to_dict(),
-        "best": None
-        if loop.best is None
-        else {
-            "step": loop.best_step,
-            "name": loop.best.name,
-            "reports": json.dumps([r.to_dict() for r in loop.best.reports]),
-            "weights": loop.best_weights,
-        },
+        "attempt": loop.attempt,
+        "log_offset": loop.log_offset,
+        "earlier_attempts": json.dumps(json_safe(loop.earlier_attempts)),
+        "baseline_decision": json.dumps(json_safe(loop.baseline_decision)),
+        "shipping": loop.shipping.state_dict(),
     }
 
 
@@ -100,13 +109,11 @@ def restore_loop(loop: "CompressionLoop", checkpoint: dict[str, Any]) -> None:
     loop.augment_rng.set_state(checkpoint["augment"].cpu() if loop.device.type == "cpu" else checkpoint["augment"])
     restore_rng(checkpoint["rng"])
     loop.steering.load_state_dict(checkpoint)
-    best = checkpoint.get("best")
-    loop.best, loop.best_step, loop.best_weights = None, None, None
-    if best is not None:
-        loop.best = Candidate(best["name"], None, [TestReport.from_dict(r) for r in json.loads(best["reports"])])
-        score_candidate(loop.best, loop.settings.lambda_)
-        loop.best_step = int(best["step"])
-        loop.best_weights = {k: v.detach().clone() for k, v in best["weights"].items()}
+    loop.attempt = int(checkpoint["attempt"])
+    loop.log_offset = int(checkpoint["log_offset"])
+    loop.earlier_attempts = json.loads(checkpoint["earlier_attempts"])
+    loop.baseline_decision = json.loads(checkpoint["baseline_decision"])
+    loop.shipping.load_state_dict(checkpoint["shipping"], loop.settings.lambda_)
     loop.apply_lr_scale()
 
 
@@ -115,9 +122,9 @@ def resume_loop(loop: "CompressionLoop") -> dict[str, Any]:
     returns the checkpoint (the loop's rollback point)."""
     checkpoint = load_checkpoint(loop.checkpoint_path, loop.device, loop.settings.run_defining(), loop.identity)
     restore_loop(loop, checkpoint)
-    logged = replay_decisions(loop.decisions_path, loop.state.decisions)
-    loop.decisions = [d for d in logged if d.get("kind", "update") == "update"]
-    loop.final_checks = [d for d in logged if d.get("kind") == "final-check"]
+    logged = [d for d in replay_decisions(loop.decisions_path, loop.state.decisions) if d.get("attempt") == loop.attempt]
+    loop.decisions = [d for d in logged if d["kind"] == "update"]
+    loop.final_checks = [d for d in logged if d["kind"] == "final-check"]
     timers = checkpoint.get("timers", {})
     loop.timers = type(loop.timers)(timers.get("train_s", 0.0), timers.get("probe_s", 0.0), timers.get("tests_s", 0.0))
     return checkpoint

@@ -23,7 +23,7 @@ class GateRun:
     label: str
     reports: list[TestReport]
     test_accuracy: dict[str, float]
-    density: Optional[float]
+    densities: dict[str, Any]  # sparse.model_densities: maskable and whole-model density
 
     @property
     def passed(self) -> bool:
@@ -33,7 +33,7 @@ class GateRun:
         return {
             "label": self.label,
             "passed": self.passed,
-            "density": self.density,
+            **self.densities,
             "test_accuracy": self.test_accuracy,
             "tests": [r.to_dict() for r in self.reports],
         }
@@ -47,10 +47,10 @@ def held_out_accuracy(model: nn.Module, data: DataSplits, device: Any) -> dict[s
     return {"value": interval.value, "low": interval.low, "high": interval.high, "n": len(data.test)}
 
 
-def run_gate(session: SafetySession, model: nn.Module, label: str, data: DataSplits, density: Optional[float]) -> GateRun:
+def run_gate(session: SafetySession, model: nn.Module, label: str, data: DataSplits, densities: dict[str, Any]) -> GateRun:
     session.set_model(model, label=label)
     reports = session.run()
-    return GateRun(label, reports, held_out_accuracy(model, data, session.device), density)
+    return GateRun(label, reports, held_out_accuracy(model, data, session.device), densities)
 
 
 def _intervals(report: TestReport) -> dict[str, tuple[float, Optional[float], Optional[float]]]:

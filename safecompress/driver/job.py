@@ -1,24 +1,31 @@
 """The compression job, the driver's one entry point: dense parent in, gated sparse model and report out.
 
 ``run_compress`` owns every step (METHOD.md §3): output folder, parent, baseline (the cheap tests on
-the dense parent, which also builds the session-wide fixtures once), the test-driven loop, the gate
-on both models, the artifact, the export and the report, whose schema it owns. The CLI, the demo and
-users call it; it prints nothing and reports progress only through ``observer(kind, payload)``
-(the loop's events, then ``"gate"`` when training is over).
+the dense parent, which also builds the session-wide fixtures once), the test-driven loop and its
+attempts (when no judged checkpoint passed, a rerun that starts with what the last one learned),
+the gate on both models, the artifact, the export and the report, whose schema it owns. The CLI,
+the demo and users call it; it prints nothing and reports progress only through
+``observer(kind, payload)`` (``"warning"``, the loop's events, ``"attempt"``, then ``"gate"`` when
+training is over).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from safecompress.driver.checkpoint import checkpoint_attempt
+from safecompress.driver.diagnosis import diagnose
 from safecompress.driver.gate import compare, exit_status, run_gate, versions
 from safecompress.driver.identity import run_identity
-from safecompress.driver.loop import CompressionLoop
+from safecompress.driver.loop import CompressionLoop, LoopResult, Timers
 from safecompress.driver.outputs import prepare_output_folder
 from safecompress.driver.report import write_reports
+from safecompress.driver.selection import metric_roles
 from safecompress.driver.settings import CompressSettings
 from safecompress.driver.updates import check_strategies, growth_registry
 from safecompress.errors import UsageError
@@ -26,7 +33,9 @@ from safecompress.plugins import collect_registry
 from safecompress.runner.session import SafetySession
 
 COMPRESS_REPORT_SCHEMA = "safecompress.compress-report"
-COMPRESS_REPORT_SCHEMA_VERSION = 1
+COMPRESS_REPORT_SCHEMA_VERSION = 2  # 2: attempts, judged checkpoints, roles, both densities, diagnosis
+
+log = logging.getLogger(__name__)
 
 Observer = Callable[[str, dict[str, Any]], None]
 
@@ -39,15 +48,65 @@ class CompressResult:
     report: dict[str, Any]
 
 
-def require_weights_kept(model: Any, density: float) -> None:
-    """A density that rounds to no kept weight would ship an all-zero model: refuse it up front."""
+def require_weights_kept(model: Any, settings: CompressSettings) -> list[str]:
+    """A density that rounds to no kept weight would ship an all-zero model: refuse it up front.
+    Returns the names of the maskable weights (the run's masking scope)."""
     from safecompress.sparse import find_maskable
 
-    maskable = sum(layer.param.numel() for layer in find_maskable(model))
+    layers = find_maskable(model, settings.include_patterns, settings.exclude, settings.embeddings)
+    maskable = sum(layer.param.numel() for layer in layers)
+    density = settings.density
     if maskable == 0:
-        raise UsageError(f"{type(model).__name__} has no maskable Conv/Linear weights: there is nothing to compress")
+        raise UsageError(f"{type(model).__name__} has no maskable weights in scope (Conv/Linear/attention; see --include, --exclude, --embeddings): there is nothing to compress")
     if round(density * maskable) < 1:
         raise UsageError(f"--density {density:g} keeps no weight of the {maskable:,} maskable weights (the smallest useful density is {1 / maskable:.2g})")
+    return [layer.name for layer in layers]
+
+
+def attempt_summary(result: LoopResult, attempt: int, plan: dict[str, Any]) -> dict[str, Any]:
+    shipped = result.shipping.shipped if result.shipping is not None else None
+    return {
+        "attempt": attempt,
+        "plan": plan,
+        "passed": bool(shipped is not None and shipped.passed),
+        "best": None if shipped is None else shipped.summary(),
+        "learned": result.learned.to_dict(),
+        "timings": result.timers.to_dict(),
+    }
+
+
+def run_attempts(session: SafetySession, parent: Any, settings: CompressSettings, notify: Observer, **loop_args: Any) -> tuple[LoopResult, list[dict[str, Any]]]:
+    """The loop, rerun with what it learned while no judged checkpoint passes (``settings.attempts``
+    runs at most); a ``--resume`` continues the attempt its checkpoint belongs to."""
+    first = (checkpoint_attempt(settings.out / "checkpoint.pt") or 1) if settings.resume else 1
+    plan, shipping, earlier = None, None, []
+    for attempt in range(first, settings.attempts + 1):
+        loop = CompressionLoop(
+            session, parent, settings=settings, attempt=attempt, plan=plan, shipping=shipping, earlier_attempts=earlier, resume=settings.resume and attempt == first, on_event=notify, **loop_args
+        )
+        result = loop.run()
+        earlier = loop.earlier_attempts + [attempt_summary(result, attempt, loop.steering.controller.plan.to_dict())]
+        shipped = result.shipped
+        if shipped is None or shipped.passed or attempt == settings.attempts:
+            return result, earlier
+        plan, shipping = result.learned, result.shipping
+        notify("attempt", {"attempt": attempt + 1, "attempts": settings.attempts, "plan": plan.to_dict(), "best": shipped.summary()})
+    raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
+
+
+def logged_decisions(path: Path) -> list[dict[str, Any]]:
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def total_timers(attempts: list[dict[str, Any]]) -> dict[str, float]:
+    timers = Timers()
+    for summary in attempts:
+        t = summary["timings"]
+        timers.train += t["train_s"]
+        timers.probe += t["probe_s"]
+        timers.tests += t["tests_s"]
+    return timers.to_dict()
 
 
 def run_compress(
@@ -61,14 +120,14 @@ def run_compress(
 ) -> CompressResult:
     """The whole job inside a started session. ``arch``/``arch_kwargs`` are recorded in the artifact
     so it reloads without code (a registered name; see docs/security.md)."""
-    from safecompress.sparse import export_state_dict, save_sparse_artifact
+    from safecompress.sparse import export_state_dict, model_densities, save_sparse_artifact, scope_warning
 
     notify = observer or (lambda kind, payload: None)
     started = time.perf_counter()
     prepare_output_folder(settings.out, resume=settings.resume, overwrite=settings.overwrite)
     check_strategies(settings, growth_registry(session.pm))
     parent, info = session.load_model(model_path)
-    require_weights_kept(parent, settings.density)
+    scope = require_weights_kept(parent, settings)
     session.collect()
     if not session.items:
         raise UsageError("no safety tests collected: compress needs at least one (see --tests, -k, -m)")
@@ -88,10 +147,20 @@ def run_compress(
     session.set_model(session.dense_model, label="dense parent (baseline)")
     baseline = session.run(select=lambda item: item.cost == "cheap")
     setup_seconds = time.perf_counter() - baseline_started
-    result = CompressionLoop(session, parent, data, recipe, settings, remedies, on_event=notify, identity=identity).run()
+    info = {**info, **model_densities(parent, scope)}  # the run's masking scope, not the default one
+    roles = metric_roles(baseline)
+    warnings = list(roles.warnings)
+    scope_problem = scope_warning(model_densities(parent, scope))
+    if scope_problem:
+        warnings.append(scope_problem)
+    for message in warnings:
+        log.warning(message)
+        notify("warning", {"message": message})
+    result, attempts = run_attempts(session, parent, settings, notify, data=data, recipe=recipe, remedy_factories=remedies, identity=identity, baseline=baseline)
     notify("gate", {})
-    compressed_gate = run_gate(session, result.model, "compressed", data, result.engine.density())
-    dense_gate = run_gate(session, session.dense_model, "dense parent", data, None)
+    compressed_densities = model_densities(result.model, result.engine.names)
+    compressed_gate = run_gate(session, result.model, "compressed", data, compressed_densities)
+    dense_gate = run_gate(session, session.dense_model, "dense parent", data, model_densities(session.dense_model, scope))
     out = settings.out
     artifact = save_sparse_artifact(
         result.model,
@@ -99,12 +168,15 @@ def run_compress(
         result.engine.masks,
         arch=arch,
         arch_kwargs=arch_kwargs or {},
-        extra_metadata={"parent": str(model_path), "density": f"{result.engine.density():.6f}"},
+        extra_metadata={"parent": str(model_path)},
     )
     export_state_dict(result.model, out / "model_dense_export.pt")
-    timers = result.timers.to_dict()
+    timers = total_timers(attempts)
     timers["setup_s"] = round(setup_seconds, 3)
     timers["total_s"] = round(time.perf_counter() - started, 3)
+    decisions = logged_decisions(settings.out / "decisions.jsonl")
+    judged = result.shipping.seen if result.shipping is not None else []
+    compressed_report = compressed_gate.to_dict()
     report = {
         "schema": COMPRESS_REPORT_SCHEMA,
         "schema_version": COMPRESS_REPORT_SCHEMA_VERSION,
@@ -114,7 +186,9 @@ def run_compress(
         "recipe": recipe.describe(),
         "parent": info,
         "data": data.provenance(),
-        "models": {"compressed": compressed_gate.to_dict(), "dense": dense_gate.to_dict()},
+        "roles": roles.to_dict(),
+        "warnings": warnings,
+        "models": {"compressed": compressed_report, "dense": dense_gate.to_dict()},
         "comparison": compare(compressed_gate, dense_gate),
         "artifact": {
             "path": "model.safetensors",
@@ -123,13 +197,17 @@ def run_compress(
             "ratio_to_dense": artifact.ratio_to_dense,
         },
         "layers": [layer.as_dict() for layer in result.engine.layer_table()],
-        "baseline": {"seconds": round(setup_seconds, 3), "tests": [r.to_dict() for r in baseline]},
-        "updates": result.decisions,
-        "final_checks": result.final_checks,
+        "baseline": {"seconds": round(setup_seconds, 3), "tests": [r.to_dict() for r in baseline], "decision": result.baseline},
+        "attempts": attempts,
+        "updates": [d for d in decisions if d["kind"] == "update"],
+        "final_checks": [d for d in decisions if d["kind"] == "final-check"],
+        "judged": judged,
+        "shipped": None if result.shipped is None else result.shipped.summary(),
         "shipped_step": result.shipped_step,
         "remedy_weights": result.remedy_weights,
         "timings": timers,
         "events": result.events,
+        "diagnosis": diagnose(compressed_report["tests"], decisions, judged, attempts, settings.to_dict()),
         "exitstatus": exit_status(compressed_gate),
     }
     write_reports(report, out)

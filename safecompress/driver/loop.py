@@ -1,15 +1,16 @@
 """The compression loop: dynamic sparse training whose topology updates are decided by safety tests.
 
-At every scheduled update (METHOD.md §3): propose N candidate masks from the current weights
-(refactor), fine-tune each for a few probe steps from a snapshot and run the cheap safety tests on it
-(test), let the ``safecompress_select_candidate`` hook pick the survivor (select), let the survivor's
-red tests switch on their remedies (steer), restore the snapshot, apply the survivor and train on
-(retrain). After the last update the topology is final, and the cheap tests keep running at
-``final_checks`` evenly spaced steps; the ``safecompress_select_candidate`` hook keeps the better of
-each checkpoint and the best so far, and that checkpoint ships: the model a user gets is one the tests
-have judged, not whatever the last steps of a min-max defense left behind. Every update and final
-check is logged to ``decisions.jsonl`` (``kind``) and checkpointed, so ``--resume`` after a kill
-finishes bit-identically on the CPU.
+Before the first step the dense parent's baseline is a decision: a remedy whose test is red there is
+on from step 0. At every scheduled update (METHOD.md §3) the cheap tests first judge the model as
+its last retraining segment left it (a shipping candidate, and what steering reads), then: propose
+N candidate masks from the current weights (refactor), fine-tune each for a few probe steps from a
+snapshot and run the cheap safety tests on it (test), let the ``safecompress_select_candidate`` hook
+pick the survivor (select), restore the snapshot, apply the survivor and train on (retrain). After
+the last update the topology is final, and the cheap tests keep judging ``final_checks`` evenly
+spaced checkpoints. The model that ships is the best *passing* judged point of the run (or of every
+attempt, :mod:`.shipping`), the best red one only when none passed. Every decision is logged to
+``decisions.jsonl`` (``kind``: baseline, update, final-check) and checkpointed, so ``--resume`` after
+a kill finishes bit-identically on the CPU.
 
 The concerns live apart: the member stream (:mod:`.stream`), candidate strategies and explanations
 (:mod:`.updates`), remedies (:class:`.steering.Steering`) and checkpoints (:mod:`.checkpoint`).
@@ -33,9 +34,10 @@ from safecompress.data.splits import DataSplits
 from safecompress.driver.checkpoint import capture_loop, restore_loop, resume_loop, save_checkpoint
 from safecompress.driver.selection import Candidate, score_candidate
 from safecompress.driver.settings import CompressSettings
-from safecompress.driver.steering import Steering
+from safecompress.driver.shipping import JudgedPoint, ShippingRecord
+from safecompress.driver.steering import Steering, SteeringPlan
 from safecompress.driver.stream import TrainState, batch_of, steps_per_epoch
-from safecompress.driver.updates import candidate_specs, explain, explain_check, final_check_steps, growth_registry, sparse_engine
+from safecompress.driver.updates import candidate_specs, explain, final_check_steps, growth_registry, sparse_engine
 from safecompress.errors import SafeCompressError
 from safecompress.fsutil import append_line, atomic_write_text, json_safe
 from safecompress.inference import model_logits
@@ -82,7 +84,14 @@ class LoopResult:
     remedy_weights: dict[str, float]
     events: list[str] = field(default_factory=list)
     final_checks: list[dict[str, Any]] = field(default_factory=list)
-    shipped_step: Optional[int] = None  # the final check that ships; None: the last step's weights
+    shipping: Optional[ShippingRecord] = None
+    shipped: Optional[JudgedPoint] = None  # the judged point that ships; None: the last step's weights
+    learned: SteeringPlan = field(default_factory=SteeringPlan)  # what a next attempt starts with
+    baseline: Optional[dict[str, Any]] = None  # the baseline decision
+
+    @property
+    def shipped_step(self) -> Optional[int]:
+        return None if self.shipped is None else self.shipped.step
 
 
 def cheap_tests(session: SafetySession) -> Evaluate:
@@ -115,8 +124,18 @@ class CompressionLoop:
         on_event: Optional[Callable[[str, dict[str, Any]], None]] = None,
         identity: Optional[dict[str, Any]] = None,
         evaluate: Optional[Evaluate] = None,
+        baseline: Optional[list[TestReport]] = None,
+        attempt: int = 1,
+        plan: Optional[SteeringPlan] = None,
+        shipping: Optional[ShippingRecord] = None,
+        earlier_attempts: Optional[list[dict[str, Any]]] = None,
+        resume: Optional[bool] = None,
     ) -> None:
         self.session = session
+        self.baseline_reports = list(baseline or [])  # the cheap tests on the dense parent, before training
+        self.attempt = attempt
+        self.resume = settings.resume if resume is None else resume  # continue from the checkpoint in ``out``
+        self.earlier_attempts = list(earlier_attempts or [])  # summaries, kept in the checkpoint for --resume
         self.identity = dict(identity or {})  # parent, thresholds, tests, data: a resume must match it
         self.members = data.members
         self.recipe = recipe
@@ -140,15 +159,18 @@ class CompressionLoop:
             remedy_factories,
             lambda options: RemedyContext(num_classes=data.num_classes, device=self.device, reference=data.population, seed=settings.seed, options=options),
             enabled=settings.remedies,
+            stall_gain=settings.stall_gain,
+            plan=plan,
         )
+        self.shipping = shipping or ShippingRecord(self._select)
         self.state = TrainState()
         self.timers = Timers()
         self.decisions: list[dict[str, Any]] = []
         self.final_checks: list[dict[str, Any]] = []
         self.final_check_steps = final_check_steps(self.schedule, settings.final_checks)
-        self.best: Optional[Candidate] = None  # the best final check so far (its weights in ``best_weights``)
-        self.best_step: Optional[int] = None
-        self.best_weights: Optional[dict[str, torch.Tensor]] = None
+        self.decision_steps = sorted(set(self.schedule.update_steps()) | self.final_check_steps)
+        self.baseline_decision: Optional[dict[str, Any]] = None
+        self.log_offset = 0  # decisions of earlier attempts already in decisions.jsonl
         self.events: list[str] = []
         self._memory_checkpoint: Optional[dict[str, Any]] = None
 
@@ -185,9 +207,28 @@ class CompressionLoop:
         return chosen
 
     # --- decisions --------------------------------------------------------------------------------
+    def _judge(self, label: str, kind: str) -> tuple[Candidate, Optional[str]]:
+        """Run the cheap tests on the model as training left it; a judged point is a shipping
+        candidate (unless nothing judged it: the untested benchmark arms)."""
+        started = time.perf_counter()
+        reports = self.evaluate(self.model, label)
+        tested = time.perf_counter() - started
+        self.timers.tests += tested
+        judged = Candidate(f"step {self.state.step}", None, reports, seconds=tested)
+        score_candidate(judged, self.settings.lambda_)
+        if not reports or (self.settings.ship_from == "final-phase" and kind != "final-check"):
+            return judged, None
+        weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        masks = {k: v.detach().clone() for k, v in self.engine.masks.items()}
+        return judged, self.shipping.consider(JudgedPoint(judged, self.state.step, kind, self.attempt, weights, masks))
+
+    def _next_decision(self) -> Optional[int]:
+        return next((s for s in self.decision_steps if s > self.state.step), None)
+
     def _update_topology(self) -> None:
         update = self.engine.num_updates + 1
         started = time.perf_counter()
+        survivor, kept = self._judge(f"update {update}: the model after its retraining segment", "segment")
         base = self.engine.snapshot()
         remedy_states = self.steering.snapshot()
         prune_fraction = self.engine.prune_fraction()
@@ -219,52 +260,54 @@ class CompressionLoop:
                 "epoch": self.state.epoch,
                 "prune_fraction": prune_fraction,
                 "lambda": self.settings.lambda_,
+                "checkpoint": survivor.to_dict(),
+                "kept": kept,
                 "candidates": [c.to_dict() for c in candidates],
                 "winner": winner.name,
                 "why": explain(winner, candidates),
             },
-            winner,
+            survivor,
             {"density": self.engine.density(), "exploration": self.engine.exploration_rate()},
         )
 
     def _final_check(self) -> None:
-        """Test the model on its final topology, steer as at an update (the performance guard can back a
-        remedy off here too), and keep this checkpoint if the selection hook prefers it to the best so far."""
+        """Judge the model on its final topology (a shipping candidate) and steer from it, as at an
+        update (the performance guard can back a remedy off here too)."""
         started = time.perf_counter()
-        reports = self.evaluate(self.model, f"final phase: step {self.state.step}")
-        tested = time.perf_counter() - started
-        self.timers.tests += tested
-        check = Candidate(f"step {self.state.step}", None, reports, seconds=tested)
-        score_candidate(check, self.settings.lambda_)
-        contenders = [check] if self.best is None else [check, self.best]  # ties: the later checkpoint
-        kept = self._select(contenders, "final checkpoint")
-        if kept is check:
-            self.best, self.best_step = check, self.state.step
-            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self._decide(
-            "final-check",
-            started,
-            {
-                "step": self.state.step,
-                "epoch": self.state.epoch,
-                "candidates": [check.to_dict()],
-                "kept": self.best.name,  # type: ignore[union-attr]
-                "why": explain_check(kept is check, len(contenders)),
-            },
-            check,
-            {},
-        )
+        check, kept = self._judge(f"final phase: step {self.state.step}", "final-check")
+        self._decide("final-check", started, {"step": self.state.step, "epoch": self.state.epoch, "candidates": [check.to_dict()], "kept": kept}, check, {})
+
+    def _baseline(self) -> None:
+        """The dense parent's cheap tests as decision 0: a remedy red there is on from step 0."""
+        remedies = self.steering.steer(self.baseline_reports, 0, self._next_decision(), baseline=True)
+        self.apply_lr_scale()
+        decision = {
+            "kind": "baseline",
+            "attempt": self.attempt,
+            "step": 0,
+            "outcomes": {r.nodeid: r.outcome for r in self.baseline_reports},
+            "margins": {r.nodeid: r.margin for r in self.baseline_reports},
+            "remedies": remedies,
+            "remedy_weights": self.steering.weights(),
+            "plan": self.steering.controller.plan.to_dict(),
+        }
+        self._log(decision)
 
     def _decide(self, kind: str, started: float, decision: dict[str, Any], judged: Candidate, tail: dict[str, Any]) -> None:
-        """Steer from the judged candidate, then log, announce and checkpoint the decision."""
-        remedies = self.steering.steer(judged.reports)
+        """Steer from the judged model, then log, announce and checkpoint the decision."""
+        remedies = self.steering.steer(judged.reports, self.state.step, self._next_decision())
         lr_factor = self.apply_lr_scale()
-        decision = {"kind": kind, **decision, "remedies": remedies, "remedy_weights": self.steering.weights(), "lr_factor": lr_factor, **tail}
+        decision = {"kind": kind, "attempt": self.attempt, **decision, "remedies": remedies, "remedy_weights": self.steering.weights(), "lr_factor": lr_factor, **tail}
         decision["seconds"] = round(time.perf_counter() - started, 3)
         (self.final_checks if kind == "final-check" else self.decisions).append(decision)
-        self.state.decisions = len(self.decisions) + len(self.final_checks)
+        self._log(decision)
+
+    def _log(self, decision: dict[str, Any]) -> None:
+        if decision["kind"] == "baseline":
+            self.baseline_decision = decision
+        self.state.decisions = self.log_offset + (self.baseline_decision is not None) + len(self.decisions) + len(self.final_checks)
         append_line(self.decisions_path, json.dumps(json_safe(decision)))
-        self.on_event(kind, decision)
+        self.on_event(decision["kind"], decision)
         self._save_checkpoint()
 
     def apply_lr_scale(self) -> float:
@@ -277,12 +320,16 @@ class CompressionLoop:
     # --- main loop --------------------------------------------------------------------------------
     def run(self) -> LoopResult:
         self.augment_rng = torch.Generator(device=self.device).manual_seed(self.settings.seed + 1)
-        if self.settings.resume:
+        if self.resume:
             self._resume()
         else:
             self.decisions_path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.decisions_path, "")
+            if self.attempt == 1:
+                atomic_write_text(self.decisions_path, "")
+            self.log_offset = len(self.decisions_path.read_text(encoding="utf-8").splitlines()) if self.decisions_path.exists() else 0
+            self.state.decisions = self.log_offset
             self._save_checkpoint()
+            self._baseline()
         while self.state.epoch < self.epochs:
             if self.state.order is None:
                 self.state.order = torch.randperm(len(self.members), generator=self.shuffle)
@@ -308,13 +355,34 @@ class CompressionLoop:
             self.state.position = 0
             self.state.order = None
             self.on_event("epoch", {"epoch": self.state.epoch, "epochs": self.epochs})
-        if self.best_weights is not None and self.best_step != self.state.step:
-            self.model.load_state_dict(self.best_weights)
-            message = f"shipped the final-phase checkpoint of step {self.best_step} (of {self.state.step}): the selection rule preferred it to later ones"
+        shipped = self.shipping.shipped
+        if shipped is not None:
+            self._load_point(shipped)
+            colour = "a passing" if shipped.passed else "a RED (no judged checkpoint passed)"
+            message = f"shipped {colour} checkpoint: {shipped.label}, of {self.state.step} steps in attempt {self.attempt}"
             self.events.append(message)
             log.info(message)
         self.model.eval()
-        return LoopResult(self.model, self.engine, self.decisions, self.timers, self.steering.weights(), self.events, self.final_checks, self.best_step)
+        return LoopResult(
+            self.model,
+            self.engine,
+            self.decisions,
+            self.timers,
+            self.steering.weights(),
+            self.events,
+            self.final_checks,
+            self.shipping,
+            shipped,
+            self.steering.learned_plan(),
+            self.baseline_decision,
+        )
+
+    def _load_point(self, point: JudgedPoint) -> None:
+        """Put a judged checkpoint's weights and masks in the model and the engine."""
+        self.model.load_state_dict(point.weights)
+        state = self.engine.state_dict()
+        state["masks"] = point.masks
+        self.engine.load_state_dict(state)
 
     def _roll_back(self) -> None:
         """NaN/inf loss: back to the last checkpoint with half the learning rate, and say so."""

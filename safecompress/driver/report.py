@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
+from safecompress.driver.diagnosis import diagnosis_lines
 from safecompress.fsutil import atomic_write_text, json_safe
 
 
@@ -25,6 +26,38 @@ def _interval(values: Optional[Sequence[Optional[float]]]) -> str:
     if not values or values[0] is None:
         return ""
     return f" [{_fmt(values[0], 3)}, {_fmt(values[1], 3)}]"
+
+
+def density_line(report: dict[str, Any]) -> str:
+    """Both densities, named the same in every output (maskable weights / whole model)."""
+    compressed, dense = report["models"]["compressed"], report["models"]["dense"]
+    share = compressed["maskable_share"]
+    return (
+        f"maskable density {_fmt(compressed['maskable_density'])} (dense parent {_fmt(dense['maskable_density'])}); "
+        f"whole-model density {_fmt(compressed['whole_model_density'])} (dense parent {_fmt(dense['whole_model_density'])}); "
+        f"maskable weights are {100 * share:.0f} % of the {compressed['parameters']:,} parameters"
+    )
+
+
+def shipped_line(report: dict[str, Any]) -> str:
+    shipped = report.get("shipped")
+    if shipped is None:
+        return "shipped: the last step's weights (no checkpoint was judged)"
+    colour = "passing" if shipped["passed"] else "RED (no judged checkpoint passed: " + ", ".join(n.split("::")[-1] for n in shipped["red_tests"]) + ")"
+    judged = len(report.get("judged", []))
+    where = f"attempt {shipped['attempt']} step {shipped['step']} ({shipped['kind']})"
+    return f"shipped: the best {colour} checkpoint of {judged} judged, {where}, utility {_fmt(shipped['utility'])}, risk {shipped['risk']:+.4f}"
+
+
+def remedy_series(report: dict[str, Any]) -> dict[str, list[tuple[int, float, Optional[float], Optional[float]]]]:
+    """Per remedy: (decision index, weight, margin of its ladder's tests, measured effect), over every attempt."""
+    series: dict[str, list[tuple[int, float, Optional[float], Optional[float]]]] = {}
+    decisions = [report["baseline"].get("decision")] if report["baseline"].get("decision") else []
+    decisions += sorted(report["updates"] + report["final_checks"], key=lambda d: (d.get("attempt", 1), d["step"]))
+    for index, decision in enumerate(decisions):
+        for name, entry in decision.get("remedies", {}).items():
+            series.setdefault(name, []).append((index, entry["weight"], entry.get("margin"), entry.get("effect")))
+    return series
 
 
 def comparison_rows(report: dict[str, Any]) -> list[list[str]]:
@@ -49,7 +82,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# SafeCompress report — {verdict}",
         "",
-        f"- density: **{_fmt(compressed['density'])}** (dense parent {_fmt(dense['density'])})",
+        f"- {density_line(report)}",
+        f"- {shipped_line(report)}",
         f"- test accuracy: dense {_fmt(dense['test_accuracy']['value'])} → compressed {_fmt(compressed['test_accuracy']['value'])}",
         f"- topology updates: {len(report['updates'])}; seed {report['settings']['seed']}; device {report['device']}",
         f"- time: {timings['total_s']:.1f}s in all; training {timings['train_s']:.1f}s, candidate probing {timings['probe_s']:.1f}s, "
@@ -61,26 +95,47 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     lines += ["| " + " | ".join(row) + " |" for row in comparison_rows(report)]
     lines += ["", "Intervals are 95 %; Δ intervals are conservative (difference of independent intervals).", ""]
+    if report.get("diagnosis"):
+        lines += ["## Why it is red", ""] + diagnosis_lines(report["diagnosis"])[1:] + [""]
+    roles = report["roles"]
+    lines += ["## Metric roles", "", f"- utility (selection maximises): {', '.join(roles['utility']) or 'none'}", f"- risk (selection minimises): {', '.join(roles['risk']) or 'none'}"]
+    lines += [f"- ⚠ {warning}" for warning in report["warnings"]] + [""]
+    if len(report["attempts"]) > 1:
+        lines += ["## Attempts", "", "| attempt | started with | best checkpoint | passed |", "|---|---|---|---|"]
+        for attempt in report["attempts"]:
+            plan = ", ".join(f"{k}={v:g}" for k, v in attempt["plan"]["weights"].items()) or "nothing"
+            best = attempt["best"]
+            where = "–" if best is None else f"step {best['step']} ({best['kind']}), utility {_fmt(best['utility'])}, risk {best['risk']:+.4f}"
+            lines.append(f"| {attempt['attempt']} | {plan} | {where} | {'yes' if attempt['passed'] else 'no'} |")
+        lines.append("")
     if report["updates"]:
-        lines += ["## Updates", "", "| update | winner | why | remedy weights |", "|---|---|---|---|"]
+        lines += ["## Updates", "", "| attempt | update | judged before it | winner | why | remedy weights |", "|---|---|---|---|---|---|"]
         for update in report["updates"]:
             weights = ", ".join(f"{k}={v:g}" for k, v in update["remedy_weights"].items()) or "–"
-            lines.append(f"| {update['update']} | {update['winner']} | {update['why']} | {weights} |")
+            judged = update.get("checkpoint") or {}
+            red = sum(1 for o in judged.get("outcomes", {}).values() if o in ("failed", "error"))
+            before = f"utility {_fmt(judged.get('utility'))}, {red} red" if judged else "–"
+            lines.append(f"| {update.get('attempt', 1)} | {update['update']} | {before} | {update['winner']} | {update['why']} | {weights} |")
     if report.get("final_checks"):
-        shipped = report.get("shipped_step")
         lines += [
             "",
             "## Final phase",
             "",
-            f"The topology was final; the cheap tests ran on {len(report['final_checks'])} checkpoints and the one of step {shipped} shipped.",
+            f"The topology was final; the cheap tests judged {len(report['final_checks'])} checkpoints.",
             "",
-            "| step | accuracy | risk | failures | best so far | remedy weights |",
-            "|---|---|---|---|---|---|",
+            "| attempt | step | utility | risk | failures | shipping | remedy weights |",
+            "|---|---|---|---|---|---|---|",
         ]
         for check in report["final_checks"]:
             tested = check["candidates"][0]
             weights = ", ".join(f"{k}={v:g}" for k, v in check["remedy_weights"].items()) or "–"
-            lines.append(f"| {check['step']} | {_fmt(tested['accuracy'])} | {tested['risk']:+.4f} | {tested['failures']:g} | {check['kept']} | {weights} |")
+            lines.append(f"| {check.get('attempt', 1)} | {check['step']} | {_fmt(tested['utility'])} | {tested['risk']:+.4f} | {tested['failures']:g} | {check['kept'] or '–'} | {weights} |")
+    series = remedy_series(report)
+    if series:
+        lines += ["", "## Remedies over time", "", "| remedy | decision: weight (margin, effect) |", "|---|---|"]
+        for name, points in series.items():
+            cells = "; ".join(f"{i}: {w:g} ({_fmt(m)}, {_fmt(e)})" for i, w, m, e in points)
+            lines.append(f"| {name} | {cells} |")
     if report["events"]:
         lines += ["", "## Events", ""] + [f"- {event}" for event in report["events"]]
     lines += ["", "Members/non-members/population are recorded by index and SHA-256 in `report.json` (`data`), for re-audits.", ""]
@@ -151,7 +206,7 @@ def svg_chart(title: str, series: list[dict[str, Any]], x_label: str, y_label: s
 
 def candidate_charts(updates: list[dict[str, Any]]) -> str:
     charts = []
-    for key, label in (("accuracy", "in-loop accuracy"), ("risk", "in-loop risk (Σ distance to limits)")):
+    for key, label in (("utility", "in-loop utility"), ("risk", "in-loop risk (Σ distance to limits)")):
         all_points = [(u["update"], c[key]) for u in updates for c in u["candidates"]]
         winners = [(u["update"], c[key]) for u in updates for c in u["candidates"] if c["name"] == u["winner"]]
         charts.append(
@@ -166,6 +221,16 @@ def candidate_charts(updates: list[dict[str, Any]]) -> str:
             )
         )
     return "\n".join(charts)
+
+
+def remedy_charts(report: dict[str, Any]) -> str:
+    """Remedy weights and their tests' margins at every decision (baseline first, all attempts)."""
+    series = remedy_series(report)
+    if not series:
+        return ""
+    weights = [{"name": name, "points": [(i, w) for i, w, _, _ in points]} for name, points in series.items()]
+    margins = [{"name": f"{name} margin", "points": [(i, m) for i, _, m, _ in points if m is not None]} for name, points in series.items()]
+    return "\n".join([svg_chart("remedy weight at each decision", weights, "decision", "weight"), svg_chart("its tests' margin (≥ 0: green)", margins, "decision", "margin")])
 
 
 def roc_charts(report: dict[str, Any]) -> str:
@@ -185,17 +250,24 @@ def render_html(report: dict[str, Any]) -> str:
     compressed = report["models"]["compressed"]
     verdict = "gate passed" if compressed["passed"] else "gate failed"
     versions = f"safecompress {html.escape(report['versions']['safecompress'])}, torch {html.escape(report['versions']['torch'])}"
+    lines = diagnosis_lines(report.get("diagnosis"))
+    diagnosis_html = ("<h2>Why it is red</h2><pre>" + html.escape("\n".join(lines[1:])) + "</pre>") if lines else ""
+    warnings = "".join(f"<p>⚠ {html.escape(w)}</p>" for w in report.get("warnings", []))
+    diagnosis_html += warnings
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>SafeCompress report</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px}} .charts svg{{margin:4px}}</style>
 </head><body>
 <h1>SafeCompress report — {verdict}</h1>
-<p>density {_fmt(compressed["density"])}, {len(report["updates"])} topology updates, seed {report["settings"]["seed"]}, {versions}</p>
+<p>{html.escape(density_line(report))}; {len(report["updates"])} topology updates, seed {report["settings"]["seed"]}, {versions}</p>
+<p>{html.escape(shipped_line(report))}</p>
+{diagnosis_html}
 <table><tr><th>metric</th><th>dense</th><th>compressed</th><th>Δ</th><th>outcome</th></tr>
 {rows}
 </table>
 <h2>Membership ROC (log scale)</h2><div class="charts">{roc_charts(report)}</div>
 <h2>Candidates at each update (winners in red)</h2><div class="charts">{candidate_charts(report["updates"])}</div>
+<h2>Remedies over time</h2><div class="charts">{remedy_charts(report)}</div>
 <p>Every decision, with every candidate's numbers, is in <code>decisions.jsonl</code>; the member/non-member/population indices and hashes are in <code>report.json</code>.</p>
 </body></html>
 """

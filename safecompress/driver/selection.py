@@ -1,10 +1,12 @@
 """Selecting the candidate topology that survives an update (METHOD.md §3.4), as a replaceable hook.
 
 Default rule: fewest severity-weighted red tests first, then the best bi-objective score
-``accuracy − λ·risk``, where risk sums, over every check of every safety test (a test that declares
-a remedy), how far the measured value sits on the unsafe side of its limit (negative when safely
-below). Every candidate's numbers are logged, so any other rule can be replayed from
-``decisions.jsonl``.
+``utility − λ·risk``. Utility is the mean of the performance tests' utility metrics (each declared
+with ``@safecompress.mark.performance(metric=...)``, by default the test's one recorded check); risk
+sums, over every check of every safety test (a test that declares a remedy), how far the measured
+value sits on the unsafe side of its limit (negative when safely below). :func:`metric_roles` says
+which checks play which role, and warns when a suite gives selection no utility to weigh. Every
+candidate's numbers are logged, so any other rule can be replayed from ``decisions.jsonl``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Candidate:
     probe_loss: float = float("nan")
     seconds: float = 0.0
     failures: float = 0.0
-    accuracy: float = float("nan")
+    utility: float = float("nan")
     risk: float = 0.0
     score: float = float("nan")
     extra: dict[str, Any] = field(default_factory=dict)
@@ -51,7 +53,7 @@ class Candidate:
             "probe_loss": self.probe_loss,
             "seconds": round(self.seconds, 4),
             "failures": self.failures,
-            "accuracy": self.accuracy,
+            "utility": self.utility,
             "risk": self.risk,
             "score": self.score,
             "metrics": self.metrics(),
@@ -69,13 +71,69 @@ def check_risk(report: TestReport) -> float:
     return total
 
 
-def score_candidate(candidate: Candidate, lambda_: float, accuracy_metric: str = "accuracy") -> None:
-    """Fill in failures, accuracy, risk and score (pure function of the reports)."""
+PERFORMANCE_MARK = "performance"
+
+
+def utility_check(report: TestReport) -> Optional[str]:
+    """The name of a performance test's utility metric: the declared one, else its only check."""
+    if report.utility_metric is not None:
+        return report.utility_metric
+    return report.checks[0].name if len(report.checks) == 1 else None
+
+
+def utility_value(report: TestReport) -> Optional[float]:
+    """A performance test's utility on this model (None when it did not measure it)."""
+    name = utility_check(report)
+    if name is None:
+        return None
+    for check in report.checks:
+        if check.name == name:
+            return float(check.value)
+    value = report.metrics.get(name)
+    return None if value is None else float(value)
+
+
+def score_candidate(candidate: Candidate, lambda_: float) -> None:
+    """Fill in failures, utility, risk and score (pure function of the reports). Without any utility
+    measured the utility term is 0 (``metric_roles`` warns about it once, at the start of the run)."""
     candidate.failures = sum(r.severity for r in candidate.reports if r.red)
-    metrics = candidate.metrics()
-    candidate.accuracy = float(metrics.get(accuracy_metric, 0.0))
+    utilities = [u for u in (utility_value(r) for r in candidate.reports if PERFORMANCE_MARK in r.markers) if u is not None]
+    candidate.utility = sum(utilities) / len(utilities) if utilities else 0.0
     candidate.risk = sum(check_risk(r) for r in candidate.reports if r.remedy is not None)
-    candidate.score = candidate.accuracy - lambda_ * candidate.risk
+    candidate.score = candidate.utility - lambda_ * candidate.risk
+
+
+@dataclass
+class MetricRoles:
+    """Which checks selection reads as utility and which as risk, and what is wrong with that."""
+
+    utility: list[str]
+    risk: list[str]
+    warnings: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"utility": self.utility, "risk": self.risk, "warnings": self.warnings}
+
+
+def metric_roles(reports: Sequence[TestReport]) -> MetricRoles:
+    """The roles of the checks in ``reports`` (e.g. the baseline run on the dense parent)."""
+    utility, risk, warnings = [], [], []
+    performance = [r for r in reports if PERFORMANCE_MARK in r.markers]
+    for report in performance:
+        name = utility_check(report)
+        if name is None:
+            checks = ", ".join(c.name for c in report.checks) or "none"
+            warnings.append(f"{report.nodeid} is a performance test but declares no utility metric and records {len(report.checks)} checks ({checks}): use @safecompress.mark.performance(metric=...)")
+        elif utility_value(report) is None and report.outcome not in ("skipped", "error"):
+            warnings.append(f"{report.nodeid} declares utility metric {name!r} but did not record it")
+        else:
+            utility.append(f"{report.nodeid}: {name}")
+    if not performance:
+        warnings.append("no performance test (@safecompress.mark.performance) in the suite: selection weighs risk alone, and nothing guards the task's accuracy")
+    for report in reports:
+        if report.remedy is not None:
+            risk += [f"{report.nodeid}: {check.name} {check.op} {check.limit:.4g}" for check in report.checks]
+    return MetricRoles(utility, risk, warnings)
 
 
 def rank_key(candidate: Candidate) -> tuple[float, float]:

@@ -10,6 +10,7 @@ from typing import Any, Mapping, Optional
 from safecompress.errors import UsageError
 
 DEFAULT_CANDIDATES = ("random:0", "random:1", "gradient", "momentum")
+SHIP_FROM = ("anywhere", "final-phase")
 
 
 @dataclass
@@ -32,6 +33,12 @@ class CompressSettings:
     device: str = "auto"
     remedies: bool = True
     overwrite: bool = False  # replace an earlier run's outputs in ``out`` (otherwise refused)
+    attempts: int = 2  # when no judged checkpoint passes, rerun with what was learned, up to this many runs
+    stall_gain: float = 0.005  # margin a remedy at its cap must gain over two decisions to keep its rung
+    ship_from: str = "anywhere"  # judged points that may ship: "anywhere" in training, or "final-phase" only
+    include: tuple[str, ...] = ()  # glob patterns of parameter names to mask (empty: Conv/Linear/attention weights)
+    exclude: tuple[str, ...] = ()  # glob patterns of parameter names never masked
+    embeddings: bool = False  # mask nn.Embedding weights too
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -42,6 +49,12 @@ class CompressSettings:
             raise UsageError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
         if self.candidates < 1:
             raise UsageError(f"--candidates must be ≥ 1, got {self.candidates}")
+        if self.attempts < 1:
+            raise UsageError(f"--attempts must be ≥ 1, got {self.attempts}")
+        if self.stall_gain < 0:
+            raise UsageError(f"stall-gain must be ≥ 0, got {self.stall_gain}")
+        if self.ship_from not in SHIP_FROM:
+            raise UsageError(f"ship-from must be one of {', '.join(SHIP_FROM)}, not {self.ship_from!r}")
         if self.probe_steps < 0 or self.updates < 0 or self.final_checks < 0:
             raise UsageError("--probe-steps, --updates and --final-checks must be ≥ 0")
         if self.epochs is not None and self.epochs < 1:
@@ -79,10 +92,16 @@ class CompressSettings:
         """The settings a resumed run must share with the one it continues."""
         return {k: v for k, v in self.to_dict().items() if k not in ("resume", "overwrite")}
 
+    @property
+    def include_patterns(self) -> Optional[tuple[str, ...]]:
+        """``include`` for :func:`safecompress.sparse.find_maskable` (None: the default layer types)."""
+        return self.include or None
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["out"] = str(self.out)
-        data["strategies"] = list(self.strategies)
+        for name in ("strategies", "include", "exclude"):
+            data[name] = list(getattr(self, name))
         return data
 
 
@@ -106,6 +125,12 @@ FIELD_KINDS: dict[str, str] = {
     "device": "string",
     "remedies": "boolean",
     "overwrite": "boolean",
+    "attempts": "count",
+    "stall_gain": "number",
+    "ship_from": "string",
+    "include": "patterns",
+    "exclude": "patterns",
+    "embeddings": "boolean",
 }
 
 
@@ -138,6 +163,10 @@ def _checked(name: str, value: Any, kind: str) -> Any:
         if isinstance(value, (str, Path)) and str(value):
             return Path(value)
         expected = "a path (string)"
+    elif kind == "patterns":
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value):
+            return tuple(value)
+        expected = "a list of glob patterns (strings)"
     else:  # strings
         if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
             return tuple(value)

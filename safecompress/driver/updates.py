@@ -62,6 +62,9 @@ def sparse_engine(model: Any, optimizer: Any, settings: CompressSettings, schedu
         auto_update=False,
         extra_growth=tuple(sorted(growth_rules - {"random"})),
         growth_rules=registry,
+        include=settings.include_patterns,
+        exclude=settings.exclude,
+        embeddings=settings.embeddings,
     )
 
 
@@ -76,15 +79,9 @@ def final_check_steps(schedule: PruneSchedule, count: int) -> frozenset[int]:
     return frozenset(start + math.ceil(span * k / count) for k in range(1, count + 1))
 
 
-def explain_check(kept_new: bool, contenders: int) -> str:
-    if not kept_new:
-        return "an earlier checkpoint stays best"
-    return "better than the best earlier checkpoint" if contenders > 1 else "first final check"
-
-
 def explain(winner: Candidate, candidates: list[Candidate]) -> str:
     fewest = min(c.failures for c in candidates)
     tied = [c for c in candidates if c.failures == fewest]
     if len(tied) == 1:
         return f"only candidate with severity-weighted failures {fewest:g}"
-    return f"best score among {len(tied)} candidates with failures {fewest:g}: accuracy {winner.accuracy:.4f} − λ·risk {winner.risk:+.4f} = {winner.score:.4f}"
+    return f"best score among {len(tied)} candidates with failures {fewest:g}: utility {winner.utility:.4f} − λ·risk {winner.risk:+.4f} = {winner.score:.4f}"

@@ -20,7 +20,7 @@ transformers are imported inside the functions: registering this plugin costs no
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from safecompress.errors import UsageError
 from safecompress.modelio.formats import detect_format, read_safetensors_header
@@ -121,15 +121,16 @@ def _refuse_non_finite(model: "nn.Module", path: Path) -> None:
         raise UsageError(f"{path} has non-finite weights ({count} NaN/Inf values in {name!r}{more}): refusing to test a broken model")
 
 
-def describe_model(model: "nn.Module") -> dict[str, Any]:
-    """What a report says about the model under test: its class, its size and how sparse it is."""
-    parameters = list(model.parameters())
-    total = sum(p.numel() for p in parameters)
-    nonzero = sum(int(p.count_nonzero()) for p in parameters)
+def describe_model(model: "nn.Module", maskable: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """What a report says about the model under test: its class, its size and how sparse it is, over
+    the maskable weights (``maskable``: the names a sparse artifact masked; default: the default scope)
+    and over the whole model."""
+    from safecompress.sparse import model_densities
+
     name = getattr(model, "original_name", None) or type(model).__qualname__  # TorchScript keeps the original
+    parameters = list(model.parameters())
     return {
         "class": name,
-        "parameters": total,
-        "nonzero_parameters": nonzero,
-        "density": nonzero / total if total else 1.0,
+        "nonzero_parameters": sum(int(p.count_nonzero()) for p in parameters),
+        **model_densities(model, maskable),
     }

@@ -34,9 +34,18 @@ class TestItem:
         return mark.args[0] if mark else "cheap"
 
     @property
-    def remedy(self) -> tuple[Optional[str], dict[str, Any]]:
+    def remedy_ladder(self) -> list[tuple[str, dict[str, Any]]]:
+        """The declared remedies in order, each with its options (empty: the test has none)."""
         mark = self.get_mark("remedy")
-        return (mark.args[0], dict(mark.kwargs)) if mark else (None, {})
+        if mark is None:
+            return []
+        return [(name, dict(options)) for name, options in mark.kwargs["rungs"]]
+
+    @property
+    def utility_metric(self) -> Optional[str]:
+        """The metric a performance test declares as its utility (None: not declared)."""
+        mark = self.get_mark("performance")
+        return None if mark is None else mark.kwargs.get("metric")
 
     @property
     def severity(self) -> float:

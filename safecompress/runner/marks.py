@@ -52,9 +52,21 @@ class _MarkGenerator:
             raise ValueError(f"cost must be one of {COSTS}, not {level!r}")
         return MarkDecorator(Mark("cost", (level,)))
 
-    def remedy(self, name: str, **options: Any) -> MarkDecorator:
-        """The training-time defense the driver switches on while this test is red."""
-        return MarkDecorator(Mark("remedy", (name,), options))
+    def remedy(self, *ladder: str | tuple[str, dict[str, Any]], **options: Any) -> MarkDecorator:
+        """The training-time defenses the driver switches on while this test is red, in order: a rung
+        at its cap that stops moving the test's metric hands over to the next (``options`` are the
+        first rung's; give a later rung its own as ``("flooding", {"level": 0.2})``)."""
+        if not ladder:
+            raise ValueError("mark.remedy needs at least one remedy name")
+        rungs: list[tuple[str, dict[str, Any]]] = []
+        for index, rung in enumerate(ladder):
+            name, rung_options = (rung, {}) if isinstance(rung, str) else rung
+            if not isinstance(name, str) or not name or not isinstance(rung_options, dict):
+                raise ValueError(f"mark.remedy rung {rung!r} is not a name or a (name, options) pair")
+            rungs.append((name, {**rung_options, **(options if index == 0 else {})}))
+        if len({name for name, _ in rungs}) != len(rungs):
+            raise ValueError(f"mark.remedy names a remedy twice: {[name for name, _ in rungs]}")
+        return MarkDecorator(Mark("remedy", tuple(name for name, _ in rungs), {"rungs": rungs}))
 
     def severity(self, weight: float) -> MarkDecorator:
         """How much a failure of this test counts when candidates are ranked (default 1)."""
@@ -62,8 +74,9 @@ class _MarkGenerator:
 
     @property
     def performance(self) -> MarkDecorator:
-        """A task-performance test (accuracy, perplexity...): while it is red on the surviving candidate,
-        steering backs remedies off instead of escalating them."""
+        """A task-performance test (accuracy, perplexity...): its utility metric is what selection
+        maximises (``performance(metric="acc")``; default: the test's one recorded check), and while it
+        is red on the model being judged, steering backs remedies off instead of escalating them."""
         return MarkDecorator(Mark("performance"))
 
     def parametrize(self, argnames: str | Sequence[str], argvalues: Sequence[Any], ids: Sequence[str] | None = None) -> MarkDecorator:

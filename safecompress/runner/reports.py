@@ -58,6 +58,8 @@ class TestReport:
     cost: str = "cheap"
     remedy: Optional[str] = None
     remedy_options: dict[str, Any] = field(default_factory=dict)
+    fallback_remedies: list[list[Any]] = field(default_factory=list)  # later rungs of the ladder: [name, options]
+    utility_metric: Optional[str] = None  # a performance test's declared utility metric
     severity: float = 1.0
     markers: list[str] = field(default_factory=list)
     model_label: str = ""
@@ -70,6 +72,13 @@ class TestReport:
     def margin(self) -> Optional[float]:
         """The worst (smallest) check margin: how far the test is from passing, or how safely it passes."""
         return min((c.margin for c in self.checks), default=None)
+
+    @property
+    def ladder(self) -> list[tuple[str, dict[str, Any]]]:
+        """The remedy ladder this test declares, first rung first (empty: no remedy)."""
+        if self.remedy is None:
+            return []
+        return [(self.remedy, dict(self.remedy_options))] + [(str(name), dict(options)) for name, options in self.fallback_remedies]
 
     @property
     def name(self) -> str:
@@ -90,6 +99,8 @@ class TestReport:
             "cost": self.cost,
             "remedy": self.remedy,
             "remedy_options": self.remedy_options,
+            "fallback_remedies": self.fallback_remedies,
+            "utility_metric": self.utility_metric,
             "severity": self.severity,
             "markers": self.markers,
             "model": self.model_label,

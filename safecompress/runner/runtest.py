@@ -122,14 +122,16 @@ def _first_line(exc: BaseException) -> str:
 
 @hookimpl(trylast=True)
 def safecompress_runtest_makereport(item: "TestItem", call: CallInfo) -> TestReport:
-    remedy, remedy_options = item.remedy
+    ladder = item.remedy_ladder
     report = TestReport(
         nodeid=item.nodeid,
         outcome="passed",
         when=call.when,
         cost=item.cost,
-        remedy=remedy,
-        remedy_options=remedy_options,
+        remedy=ladder[0][0] if ladder else None,
+        remedy_options=ladder[0][1] if ladder else {},
+        fallback_remedies=[[name, options] for name, options in ladder[1:]],
+        utility_metric=item.utility_metric,
         severity=item.severity,
         markers=sorted(item.marker_names()),
     )

@@ -21,6 +21,7 @@ from safecompress.errors import CollectionError, ExitCode, SafeCompressError, Us
 from safecompress.plugins import check_hooks
 from safecompress.runner.collect import find_test_files
 from safecompress.runner.conftests import ConftestLoader, register_plugin_fixtures
+from safecompress.runner.context import SessionDefaults
 from safecompress.runner.fixtures import FixtureLookupError, FixtureManager, relpath
 from safecompress.runner.items import TestItem
 from safecompress.runner.reports import SessionResult, TestReport
@@ -49,6 +50,7 @@ class SafetySession:
         self.model_info: dict[str, Any] = {}
         self.device: Any = None
         self.started = time.time()
+        self.defaults = SessionDefaults(self)  # what attacks called inside tests default to; warnings given once
         self.shouldstop: str = ""
         self._collected = False
         self._tmpdir = tempfile.TemporaryDirectory(prefix="safecompress-")
@@ -133,7 +135,7 @@ class SafetySession:
             factory=factory,
             plugin_manager=self.pm,
         )
-        return model, {"path": str(path), **describe_model(model)}
+        return model, {"path": str(path), **describe_model(model, masked_names(path))}
 
     def train_recipe(self) -> Any:
         """The ``train_recipe`` fixture (``[tool.safecompress.recipe]`` unless a conftest overrides it)."""
@@ -154,17 +156,20 @@ class SafetySession:
 
     def run(self, items: Optional[Sequence[TestItem]] = None, select: Optional[Callable[[TestItem], bool]] = None) -> list[TestReport]:
         """Run ``items`` (default: all collected) against the current model; returns their reports."""
+        from safecompress.runner.context import session_defaults
+
         chosen = [i for i in (items if items is not None else self.items) if select is None or select(i)]
         reports: list[TestReport] = []
         maxfail = 1 if self.config.getoption("exitfirst") else 0
-        for item in chosen:
-            report = self.pm.hook.safecompress_runtest(item=item, session=self)
-            reports.append(report)
-            self.reports.append(report)
-            self.pm.hook.safecompress_runtest_logreport(report=report)
-            if maxfail and sum(r.red for r in reports) >= maxfail:
-                self.shouldstop = "stopping after the first failure (-x)"
-                break
+        with session_defaults(self.defaults):  # attacks called by tests default to this session's recipe
+            for item in chosen:
+                report = self.pm.hook.safecompress_runtest(item=item, session=self)
+                reports.append(report)
+                self.reports.append(report)
+                self.pm.hook.safecompress_runtest_logreport(report=report)
+                if maxfail and sum(r.red for r in reports) >= maxfail:
+                    self.shouldstop = "stopping after the first failure (-x)"
+                    break
         return reports
 
     def exitstatus(self) -> ExitCode:
@@ -279,3 +284,14 @@ def _say(console: Any, text: str) -> None:
         console.print(printable(text), markup=False, highlight=False)
     else:
         log.error(printable(text))
+
+
+def masked_names(path: Path) -> Optional[list[str]]:
+    """The parameters a sparse artifact masked (its density's scope), None for other model files."""
+    from safecompress.modelio.formats import detect_format
+
+    if not Path(path).is_file() or detect_format(Path(path)) != "sparse":
+        return None
+    from safecompress.sparse import read_artifact_metadata
+
+    return sorted(read_artifact_metadata(path)["layers"])

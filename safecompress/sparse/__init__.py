@@ -17,7 +17,7 @@ from safecompress.sparse.artifact import (
     save_sparse_artifact,
 )
 from safecompress.sparse.engine import Snapshot, SparseEngine
-from safecompress.sparse.layers import LayerInfo, MaskableParam, find_maskable, format_layer_table
+from safecompress.sparse.layers import LayerInfo, MaskableParam, find_maskable, format_layer_table, model_densities, scope_warning
 from safecompress.sparse.schedule import PruneSchedule
 from safecompress.sparse.topology import BUILTIN_GROWTH, GROWTH_RULES, CandidateMask, GrowthInputs, GrowthRule, GrowthSpec
 
@@ -40,6 +40,8 @@ __all__ = [
     "export_program",
     "export_state_dict",
     "find_maskable",
+    "model_densities",
+    "scope_warning",
     "format_layer_table",
     "initial_masks",
     "is_sparse_artifact",

@@ -7,7 +7,8 @@ Layout (format ``safecompress.sparse`` version 1):
 - ``dense/<key>``: every other state-dict entry (biases, norms, buffers, unmasked weights) as is;
 - metadata (strings): ``format``, ``format_version``, ``safecompress_version``, ``torch_version``,
   ``arch`` (``"module:factory"`` or ""), ``arch_kwargs`` (JSON), ``layers`` (JSON: shape, dtype, nnz, density),
-  ``aliases`` (JSON: tied state-dict keys → the key stored), ``density``, ``extra`` (JSON) and
+  ``aliases`` (JSON: tied state-dict keys → the key stored), ``density`` (kept / maskable by the masks),
+  ``maskable_density`` and ``whole_model_density`` (nonzero fractions, as every report gives them), ``extra`` (JSON) and
   ``crc32`` over all tensor names and bytes, so corruption is caught on load.
 
 That is 4 bytes per kept fp32 weight + 1 bit per maskable weight + the dense rest + a header of a few
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from safecompress.fsutil import atomic_path
-from safecompress.sparse.layers import find_maskable, unwrap_model
+from safecompress.sparse.layers import find_maskable, model_densities, unwrap_model
 from safecompress.textsafe import first_line
 
 FORMAT = "safecompress.sparse"
@@ -121,6 +122,7 @@ def save_sparse_artifact(
             tensors[f"dense/{key}"] = value.detach().cpu().contiguous().clone()
     kept = sum(v["nnz"] for v in layers.values())
     total = sum(math.prod(v["shape"]) for v in layers.values())
+    densities = model_densities(model, list(masks))
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -131,6 +133,7 @@ def save_sparse_artifact(
         "layers": json.dumps(layers),
         "aliases": json.dumps(aliases, sort_keys=True),
         "density": repr(kept / total if total else 1.0),
+        **{key: repr(densities[key]) for key in ("maskable_density", "whole_model_density")},
         "extra": json.dumps(dict(extra_metadata or {}), sort_keys=True, default=str),
         "crc32": _crc32(tensors),
     }
@@ -267,6 +270,8 @@ def _parse_metadata(path: str, raw: Mapping[str, str]) -> dict[str, Any]:
             "layers": json.loads(raw["layers"]),
             "aliases": json.loads(raw.get("aliases", "{}")),
             "density": float(raw["density"]),
+            "maskable_density": float(raw["maskable_density"]) if "maskable_density" in raw else None,
+            "whole_model_density": float(raw["whole_model_density"]) if "whole_model_density" in raw else None,
             "extra": json.loads(raw.get("extra", "{}")),
         }
     except (KeyError, ValueError) as exc:

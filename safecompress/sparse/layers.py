@@ -1,20 +1,24 @@
 """Which parameters get a mask, and the per-layer table users read to check a sparse model.
 
 Maskable by default: the weight of every Conv1d/2d/3d, Linear (and its subclasses, such as the output
-projection of ``nn.MultiheadAttention``) and transformers' GPT-2 style ``Conv1D``; embeddings on request.
-Biases and norm layers are 1-D and never masked (METHOD.md §1). ``include`` patterns widen the choice
-to any ≥2-D parameter of a user's own module; ``exclude`` patterns narrow it.
+projection of ``nn.MultiheadAttention``) and transformers' GPT-2 style ``Conv1D``, and the input
+projections ``nn.MultiheadAttention`` keeps as bare parameters (``in_proj_weight``, or ``q/k/v_proj_weight``);
+embeddings on request. Biases and norm layers are 1-D and never masked (METHOD.md §1). ``include``
+patterns widen the choice to any ≥2-D parameter of a user's own module; ``exclude`` patterns narrow it.
+:func:`model_densities` gives the two densities every output reports: over the maskable weights and
+over the whole model.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 from torch import nn
 
 _CONV_LINEAR = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+_ATTENTION_WEIGHTS = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,8 @@ def find_maskable(
             if param.dim() < 2 or id(param) in taken:
                 continue
             if include is None:
-                chosen = pname == "weight" and id(param) not in embedding_weights and _is_default_maskable(module, embeddings)
+                attention = isinstance(module, nn.MultiheadAttention) and pname in _ATTENTION_WEIGHTS
+                chosen = attention or (pname == "weight" and id(param) not in embedding_weights and _is_default_maskable(module, embeddings))
             else:
                 chosen = _matches(name, include)
             if chosen and not _matches(name, exclude):
@@ -115,6 +120,39 @@ def find_maskable(
     order = {name: i for i, name in enumerate(canonical.values())}
     found.sort(key=lambda m: order[m.name])
     return found
+
+
+MASKED_SHARE_WARNING = 0.5
+
+
+def model_densities(model: nn.Module, maskable: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    """Nonzero fractions over the maskable weights (``maskable`` names; default scope when None) and
+    over every parameter, with the sizes behind them: what "density" means must never be ambiguous."""
+    model = unwrap_model(model)
+    names = list(maskable) if maskable is not None else [m.name for m in find_maskable(model)]
+    params = dict(model.named_parameters())
+    total = sum(p.numel() for p in params.values())
+    nonzero = sum(int(p.count_nonzero()) for p in params.values())
+    masked = sum(params[n].numel() for n in names if n in params)
+    masked_nonzero = sum(int(params[n].count_nonzero()) for n in names if n in params)
+    return {
+        "maskable_density": masked_nonzero / masked if masked else None,
+        "whole_model_density": nonzero / total if total else 1.0,
+        "maskable_parameters": masked,
+        "parameters": total,
+        "maskable_share": masked / total if total else 0.0,
+    }
+
+
+def scope_warning(densities: dict[str, Any]) -> Optional[str]:
+    """A warning when the maskable weights are under half of the model: density then says little."""
+    share = densities["maskable_share"]
+    if share >= MASKED_SHARE_WARNING:
+        return None
+    return (
+        f"only {100 * share:.0f} % of the parameters ({densities['maskable_parameters']:,} of {densities['parameters']:,}) are maskable: "
+        "the rest (embeddings, custom parameters) stays dense whatever --density says; widen the scope with --embeddings or --include"
+    )
 
 
 def format_layer_table(rows: Sequence[LayerInfo]) -> str:

@@ -75,9 +75,9 @@ def test_arms_share_budget_schedule_and_start_and_differ_only_where_they_should(
 
 def test_accuracy_only_selection_ignores_failures_and_risk() -> None:
     cands = [
-        SimpleNamespace(name="a", accuracy=0.80, failures=0.0, score=0.9),
-        SimpleNamespace(name="b", accuracy=0.85, failures=1.0, score=0.1),
-        SimpleNamespace(name="c", accuracy=0.85, failures=0.0, score=0.5),
+        SimpleNamespace(name="a", utility=0.80, failures=0.0, score=0.9),
+        SimpleNamespace(name="b", utility=0.85, failures=1.0, score=0.1),
+        SimpleNamespace(name="c", utility=0.85, failures=0.0, score=0.5),
     ]
     assert bench.AccuracyOnlySelection().safecompress_select_candidate(cands, None).name == "b"  # ties go to the first
     assert bench.AccuracyOnlySelection().safecompress_select_candidate([], None) is None
@@ -89,8 +89,8 @@ def test_accuracy_only_selection_wins_over_the_default_hook() -> None:
 
     pm = get_plugin_manager(load_entrypoints=False)
     safe, accurate = Candidate("safe", None, []), Candidate("accurate", None, [])
-    safe.failures, safe.score, safe.accuracy = 0.0, 0.9, 0.80
-    accurate.failures, accurate.score, accurate.accuracy = 1.0, 0.1, 0.85
+    safe.failures, safe.score, safe.utility = 0.0, 0.9, 0.80
+    accurate.failures, accurate.score, accurate.utility = 1.0, 0.1, 0.85
     assert pm.hook.safecompress_select_candidate(candidates=[safe, accurate], config=None).name == "safe"
     plugin = bench.AccuracyOnlySelection()
     pm.register(plugin)

@@ -39,7 +39,7 @@ def test_every_update_tests_n_candidates_and_keeps_the_best(compressed: Path) ->
         assert update["winner"] == best["name"]
         # the score is what the rule says it is: accuracy − λ·risk
         for c in update["candidates"]:
-            assert c["score"] == pytest.approx(c["accuracy"] - update["lambda"] * c["risk"])
+            assert c["score"] == pytest.approx(c["utility"] - update["lambda"] * c["risk"])
 
 
 def test_the_best_final_phase_checkpoint_ships(compressed: Path) -> None:

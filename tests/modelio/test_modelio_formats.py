@@ -184,7 +184,16 @@ def test_describe_model(cnn):
         cnn.classifier[-1].weight.zero_()
     info = describe_model(cnn)
     total = sum(p.numel() for p in cnn.parameters())
-    assert info == {"class": "SmallCNN", "parameters": total, "nonzero_parameters": total - 1280, "density": (total - 1280) / total}
+    maskable = sum(m.weight.numel() for m in cnn.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+    assert info == {
+        "class": "SmallCNN",
+        "parameters": total,
+        "nonzero_parameters": total - 1280,
+        "whole_model_density": (total - 1280) / total,
+        "maskable_density": (maskable - 1280) / maskable,
+        "maskable_parameters": maskable,
+        "maskable_share": maskable / total,
+    }
 
 
 def test_load_model_with_plugins_passes_the_options_dict(cnn, tmp_path):

@@ -42,7 +42,7 @@ class Zoo(nn.Module):
 
 def test_default_layers_exclude_biases_norms_embeddings():
     names = [m.name for m in find_maskable(Zoo())]
-    assert names == ["c1.weight", "c2.weight", "c3.weight", "attn.out_proj.weight", "head.weight"]
+    assert names == ["c1.weight", "c2.weight", "c3.weight", "attn.in_proj_weight", "attn.out_proj.weight", "head.weight"]
 
 
 def test_embeddings_on_request_and_tied_weight_listed_once():

@@ -1,0 +1,110 @@
+"""Why a compressed model stayed red (METHOD.md §3.7), from what the run measured.
+
+For each red gate test: its margin, what the loop tried for it (the remedies of its ladder, the
+weights they reached, their measured effect on its margin, the attempts) and what the user can
+change, backed by the judged checkpoints' own trade-off between utility and this test's margin.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+
+def _remedy_history(decisions: list[dict[str, Any]], ladder: list[str]) -> list[dict[str, Any]]:
+    """Per rung: the highest weight reached, the decisions it was on, its mean effect on the margin."""
+    rows = []
+    for name in ladder:
+        entries = [d["remedies"][name] for d in decisions if name in d.get("remedies", {})]
+        effects = [e["effect"] for e in entries if e.get("effect") is not None]
+        rows.append(
+            {
+                "remedy": name,
+                "max_weight": max((e["weight"] for e in entries), default=0.0),
+                "decisions_on": sum(1 for e in entries if e["weight"] > 0),
+                "mean_effect_on_margin": sum(effects) / len(effects) if effects else None,
+                "stalled": any("stalled" in e["why"] for e in entries),
+            }
+        )
+    return rows
+
+
+def _trade_off(judged: list[dict[str, Any]], nodeid: str) -> dict[str, Any]:
+    """What the judged checkpoints say about this test: its best margin, and the best utility at
+    which it was green (if it ever was)."""
+    points = [p for p in judged if p["margins"].get(nodeid) is not None]
+    if not points:
+        return {"judged_in_loop": False}
+    safest = max(points, key=lambda p: p["margins"][nodeid])
+    green = [p for p in points if nodeid not in p["red_tests"]]
+    best_green = max(green, key=lambda p: p["utility"]) if green else None
+    return {
+        "judged_in_loop": True,
+        "best_margin": safest["margins"][nodeid],
+        "best_margin_at": {"attempt": safest["attempt"], "step": safest["step"], "utility": safest["utility"], "red_tests": safest["red_tests"]},
+        "green_checkpoints": len(green),
+        "best_utility_when_green": None
+        if best_green is None
+        else {"attempt": best_green["attempt"], "step": best_green["step"], "utility": best_green["utility"], "red_tests": best_green["red_tests"]},
+    }
+
+
+def _advice(test: dict[str, Any], trade: dict[str, Any], remedies: list[dict[str, Any]], settings: dict[str, Any]) -> list[str]:
+    advice = []
+    if not trade["judged_in_loop"]:
+        advice.append("this test runs only at the gate, so nothing in training could steer it: give it a cheap counterpart with a remedy (@safecompress.mark.cost('cheap'))")
+    elif trade["best_utility_when_green"] is not None:
+        point = trade["best_utility_when_green"]
+        others = ", ".join(n.split("::")[-1] for n in point["red_tests"]) or "nothing else"
+        advice.append(f"it was green at attempt {point['attempt']} step {point['step']} (utility {point['utility']:.4f}), where {others} was red: the suite's limits conflict on this model")
+    else:
+        advice.append(f"no judged checkpoint got it green; the closest was margin {trade['best_margin']:+.4f} at utility {trade['best_margin_at']['utility']:.4f}")
+    if test.get("remedy") is None:
+        advice.append("it declares no remedy, so only selection could act on it: add @safecompress.mark.remedy(...)")
+    elif remedies and all(r["max_weight"] > 0 for r in remedies[:1]):
+        last = remedies[-1]
+        if last["mean_effect_on_margin"] is not None and last["mean_effect_on_margin"] <= 0:
+            advice.append(f"{last['remedy']} did not move the margin (mean effect {last['mean_effect_on_margin']:+.4f} per decision): a stronger remedy or another rung (mark.remedy('a', 'b'))")
+        else:
+            advice.append("the remedies moved it but not far enough: raise their max_weight, add --epochs, or more --attempts")
+    if settings.get("density", 1.0) > 0.02:
+        advice.append(f"a lower --density than {settings.get('density'):g} usually leaks less (docs/benchmark.md), at some accuracy")
+    return advice
+
+
+def diagnose(gate_tests: list[dict[str, Any]], decisions: list[dict[str, Any]], judged: list[dict[str, Any]], attempts: list[dict[str, Any]], settings: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The report's ``diagnosis``: None when every gate test passed."""
+    red = [t for t in gate_tests if t["outcome"] in ("failed", "error")]
+    if not red:
+        return None
+    tests = []
+    for test in red:
+        ladder = [test["remedy"]] + [name for name, _ in test.get("fallback_remedies", [])] if test.get("remedy") else []
+        remedies = _remedy_history(decisions, ladder)
+        trade = _trade_off(judged, test["nodeid"])
+        tests.append(
+            {
+                "nodeid": test["nodeid"],
+                "margin": test["margin"],
+                "message": test["message"],
+                "remedies": remedies,
+                "trade_off": trade,
+                "advice": _advice(test, trade, remedies, settings),
+            }
+        )
+    return {"red_tests": tests, "attempts": len(attempts), "judged_checkpoints": len(judged)}
+
+
+def diagnosis_lines(diagnosis: Optional[dict[str, Any]]) -> list[str]:
+    """The diagnosis as plain lines (terminal and Markdown)."""
+    if not diagnosis:
+        return []
+    lines = [f"Why it is red ({diagnosis['attempts']} attempt(s), {diagnosis['judged_checkpoints']} judged checkpoints):"]
+    for test in diagnosis["red_tests"]:
+        margin = "–" if test["margin"] is None else f"{test['margin']:+.4f}"
+        lines.append(f"- {test['nodeid']}: margin {margin} ({test['message']})")
+        for remedy in test["remedies"]:
+            effect = "–" if remedy["mean_effect_on_margin"] is None else f"{remedy['mean_effect_on_margin']:+.4f}"
+            stalled = ", stalled at its cap" if remedy["stalled"] else ""
+            lines.append(f"  - tried {remedy['remedy']}: up to weight {remedy['max_weight']:g}, on at {remedy['decisions_on']} decisions, mean effect on the margin {effect} per decision{stalled}")
+        lines += [f"  - {line}" for line in test["advice"]]
+    return lines

@@ -1,0 +1,184 @@
+"""Three projects written as a new user would write them: their own data, model, tokenizer, recipe,
+performance test (its metric not called ``accuracy``) and attack test, in their own conftest.
+
+Nothing here is shipped by safecompress: a tabular MLP on scikit-learn's breast-cancer data, an
+embedding + MLP text classifier on WordNet verb glosses with a whitespace tokenizer, and a
+torchvision MobileNetV3 (not ResNet-18) on Fashion-MNIST. Each is compressed at the defaults.
+"""
+
+from __future__ import annotations
+
+USER_TESTS = '''
+import safecompress
+from safecompress.attacks import make_attack_inputs, rmia_attack
+from safecompress.inference import predict_logits
+
+
+def top1(model, split, device):
+    logits = predict_logits(model, split, device)
+    return float((logits.argmax(1) == split.labels).float().mean())
+
+
+@safecompress.mark.cost("cheap")
+@safecompress.mark.performance(metric="acc")
+def test_task(model, dense_model, data, device, record):
+    """The user's performance test: accuracy on held-out rows, within 5 points of the parent."""
+    floor = top1(dense_model, data.non_members, device) - 0.05 if dense_model is not None else 0.5
+    record.metric("mean_logit", float(predict_logits(model, data.non_members, device).mean()))
+    record.at_least("acc", top1(model, data.non_members, device), floor, policy="point")
+
+
+@safecompress.mark.cost("cheap")
+@safecompress.mark.remedy("adversarial_regularization", "relaxloss")
+def test_membership(model, dense_model, data, device, seed, record):
+    """The user's attack: RMIA with one reference model, no worse than the parent's."""
+    auc = rmia_attack(make_attack_inputs(model, data, device=device, seed=seed, refs=1)).auc.value
+    limit = rmia_attack(make_attack_inputs(dense_model, data, device=device, seed=seed, refs=1)).auc.value if dense_model is not None else 0.6
+    record.at_most("rmia1_auc", auc, limit, policy="point")
+'''
+
+TABULAR_CONFTEST = """
+import numpy as np
+import safecompress
+import torch
+from sklearn.datasets import load_breast_cancer
+from torch import nn
+
+from safecompress.data.splits import DataSplits, Split
+from safecompress.training import TrainRecipe
+
+
+class TabularMLP(nn.Module):
+    def __init__(self, features=30, hidden=64, classes=2):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, classes))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@safecompress.fixture(scope="session")
+def data(seed):
+    x, y = load_breast_cancer(return_X_y=True)
+    order = np.random.default_rng(seed).permutation(len(y))
+    members = order[:140]
+    x = (x - x[members].mean(0)) / (x[members].std(0) + 1e-8)
+    def part(rows, name):
+        return Split(torch.tensor(x[rows], dtype=torch.float32), torch.tensor(y[rows]), rows, name)
+    return DataSplits(part(order[:140], "members"), part(order[140:280], "non_members"), part(order[280:420], "population"), part(order[420:], "test"), num_classes=2, source="breast-cancer")
+
+
+@safecompress.fixture(scope="session")
+def model_factory():
+    return lambda: TabularMLP()
+
+
+@safecompress.fixture(scope="session")
+def train_recipe():
+    return TrainRecipe(epochs=30, batch_size=32, lr=1e-3, optimizer="adam")
+"""
+
+TEXT_CONFTEST = """
+import re
+from collections import Counter
+
+import numpy as np
+import safecompress
+import torch
+from torch import nn
+
+from safecompress.data.splits import DataSplits, Split
+from safecompress.training import TrainRecipe
+
+LENGTH = 24
+
+
+def read_verb_glosses(path="/usr/share/wordnet/data.verb"):
+    texts, labels, offsets = [], [], []
+    for line in open(path, encoding="utf-8"):
+        if line.startswith("  ") or " | " not in line:
+            continue
+        head, gloss = line.split(" | ", 1)
+        fields = head.split()
+        texts.append(gloss.strip().lower())
+        labels.append(int(fields[1]) - 29)  # verb lexicographer files are 29..43
+        offsets.append(int(fields[0]))
+    return texts, np.array(labels), np.array(offsets)
+
+
+class WhitespaceTokenizer:
+    def __init__(self, texts, size=3000):
+        counts = Counter(word for text in texts for word in re.findall(r"[a-z]+", text))
+        self.vocab = {word: i + 2 for i, (word, _) in enumerate(counts.most_common(size - 2))}  # 0 pad, 1 unknown
+
+    def __call__(self, texts):
+        ids = torch.zeros(len(texts), LENGTH, dtype=torch.long)
+        for row, text in enumerate(texts):
+            words = [self.vocab.get(w, 1) for w in re.findall(r"[a-z]+", text)][:LENGTH]
+            ids[row, : len(words)] = torch.tensor(words, dtype=torch.long)
+        return ids
+
+
+class GlossClassifier(nn.Module):
+    def __init__(self, vocab=3000, width=64, classes=15):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, width, padding_idx=0)
+        self.head = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, classes))
+
+    def forward(self, ids):
+        mask = (ids > 0).float().unsqueeze(-1)
+        pooled = (self.embed(ids) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.head(pooled)
+
+
+@safecompress.fixture(scope="session")
+def data(seed):
+    texts, labels, offsets = read_verb_glosses()
+    order = np.random.default_rng(seed).permutation(len(labels))[:1200]
+    tokenizer = WhitespaceTokenizer([texts[i] for i in order[:300]])
+    def part(rows, name):
+        return Split(tokenizer([texts[i] for i in rows]), torch.tensor(labels[rows]), offsets[rows], name)
+    return DataSplits(part(order[:300], "members"), part(order[300:600], "non_members"), part(order[600:900], "population"), part(order[900:], "test"), num_classes=15, source="wordnet-verbs")
+
+
+@safecompress.fixture(scope="session")
+def model_factory():
+    return lambda: GlossClassifier()
+
+
+@safecompress.fixture(scope="session")
+def train_recipe():
+    return TrainRecipe(epochs=20, batch_size=32, lr=3e-3, optimizer="adam")
+"""
+
+MOBILENET_CONFTEST = '''
+import safecompress
+import torch
+import torchvision
+
+from safecompress.data import fashion_mnist_embedded
+from safecompress.data.splits import DataSplits, Split
+from safecompress.training import TrainRecipe
+
+
+def as_rgb32(split):
+    """MobileNet wants three channels; 32×32 keeps it small."""
+    images = torch.nn.functional.interpolate(split.inputs, size=32, mode="bilinear", align_corners=False).repeat(1, 3, 1, 1)
+    return Split(images, split.labels, split.indices, split.name)
+
+
+@safecompress.fixture(scope="session")
+def data(seed):
+    base = fashion_mnist_embedded(members=192, non_members=192, population=192, test=192, seed=seed)
+    return DataSplits(*(as_rgb32(s) for s in (base.members, base.non_members, base.population, base.test)), num_classes=10, source=base.source, seed=seed)
+
+
+@safecompress.fixture(scope="session")
+def model_factory():
+    return lambda: torchvision.models.mobilenet_v3_small(num_classes=10)
+
+
+@safecompress.fixture(scope="session")
+def train_recipe():
+    return TrainRecipe(epochs=6, batch_size=32, lr=2e-3, optimizer="adam")
+'''
