@@ -30,11 +30,17 @@ DEFAULT_STALL_GAIN = 0.005  # margin a rung at its cap must gain over two decisi
 
 @dataclass
 class RemedyState:
+    """One remedy's weight, and the bracket its tests have measured: ``too_weak`` is the highest weight
+    under which its safety test was still red, ``too_strong`` the lowest under which the performance
+    guard went red (0 and inf: not known)."""
+
     weight: float = 0.0
     base: float = 0.0
     cap: float = 0.0
     red_streak: int = 0
     history: list[float] = field(default_factory=list)
+    too_weak: float = 0.0
+    too_strong: float = float("inf")
 
 
 @dataclass
@@ -151,18 +157,41 @@ class RemedyController:
         return decisions
 
     def _steer_active(self, ladder: LadderState, state: RemedyState, is_red: bool, margin: Optional[float], guard: list[str], step: int, next_step: Optional[int]) -> str:
+        """Double while red, halve while green or while the guard is red; once the tests have bracketed
+        the weight (red safety test below, red guard above), bisect inside the bracket instead: a
+        doubling/halving controller alone swings between a weight that costs the accuracy budget and
+        one that leaks (measured on the demo), and never tries the weight in between."""
         before = state.weight
         if guard:
+            if before > 0:
+                state.too_strong = min(state.too_strong, before)
+                if state.too_weak >= state.too_strong:  # the model moved on: the old bracket is stale
+                    state.too_weak = 0.0
             state.weight = decayed(before, state.base)
+            if 0 < state.too_weak < before and state.weight < state.too_weak:
+                state.weight = (state.too_weak + before) / 2
+                return f"eased back to {state.weight:g}, between {state.too_weak:g} (leaked) and {before:g}: performance test red ({', '.join(guard)})"
             return ("held off" if before == 0.0 else "backed off") + f": performance test red ({', '.join(guard)})"
         if is_red:
+            if before > 0:
+                state.too_weak = max(state.too_weak, before)
+                if state.too_weak >= state.too_strong:
+                    state.too_strong = float("inf")
             state.weight = state.base if before == 0.0 else min(2.0 * before, state.cap)
+            if before > 0 and state.weight >= state.too_strong:
+                state.weight = (before + state.too_strong) / 2
+                return f"raised to {state.weight:g}, between {before:g} and {state.too_strong:g} (cost accuracy): still red"
             return "switched on: test red" if before == 0.0 else ("doubled: still red" if state.weight > before else "at cap: still red")
         predicted = self.predicted_margin(ladder, step, next_step)
         if predicted is not None and predicted < 0:
             state.weight = max(before, state.base)
             return f"{'switched on' if before == 0.0 else 'held'}: green, but the margin {margin:+.4f} is heading for {predicted:+.4f} by the next decision"
+        if before > 0 and state.too_weak >= before:  # green where it was red before: the bracket is stale
+            state.too_weak = 0.0
         state.weight = decayed(before, state.base)
+        if 0 < state.too_weak < before and state.weight < state.too_weak:
+            state.weight = (state.too_weak + before) / 2
+            return f"eased back to {state.weight:g}, between {state.too_weak:g} (leaked) and {before:g}: green"
         return "off" if before == 0.0 else ("switched off: green" if state.weight == 0.0 else "halved: green")
 
     @staticmethod

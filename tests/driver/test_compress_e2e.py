@@ -42,49 +42,71 @@ def test_every_update_tests_n_candidates_and_keeps_the_best(compressed: Path) ->
             assert c["score"] == pytest.approx(c["utility"] - update["lambda"] * c["risk"])
 
 
-def test_the_best_final_phase_checkpoint_ships(compressed: Path) -> None:
-    """After the last update the cheap tests run at 6 steps of the final phase; the default rule keeps
-    the best (ties: the later), and the shipped model is that checkpoint: the gate's cheap tests on the
-    saved model measure exactly what the loop measured there."""
+def judged_points(log: list[dict]) -> list[tuple[int, int, dict]]:
+    """(attempt, step, tested candidate) of every judged checkpoint in the log, in order."""
+    points = []
+    for d in log:
+        if d["kind"] == "update" and d.get("kept"):
+            points.append((d["attempt"], d["step"], d["checkpoint"]))
+        elif d["kind"] == "final-check" and d.get("kept"):
+            points.append((d["attempt"], d["step"], d["candidates"][0]))
+    return points
+
+
+def test_the_best_passing_judged_checkpoint_ships(compressed: Path) -> None:
+    """Every update's model after its retraining segment and every final check is judged; the shipped
+    model is the best passing one under the default rule (ties: the later), recomputed here from the
+    log, and the gate's cheap tests on the saved model measure exactly what the loop measured there."""
     log = logged(compressed)
-    checks = [d for d in log if d["kind"] == "final-check"]
-    assert [d["kind"] for d in log] == ["update"] * 8 + ["final-check"] * 6
+    attempts = sum(d["kind"] == "baseline" for d in log)
+    assert [d["kind"] for d in log] == (["baseline"] + ["update"] * 8 + ["final-check"] * 6) * attempts
+    checks = [d for d in log if d["kind"] == "final-check" and d["attempt"] == 1]
     steps = [c["step"] for c in checks]
-    assert steps == sorted(steps) and steps[0] > log[7]["step"] and steps[-1] == 8 * 16  # 256 members / 32 per batch × 16 epochs
+    assert steps == sorted(steps) and steps[0] > log[8]["step"] and steps[-1] == 8 * 16  # 256 members / 32 per batch × 16 epochs
+    points = judged_points(log)
+    assert len(points) == (8 + 6) * attempts
+    passing = [p for p in points if not any(o in ("failed", "error") for o in p[2]["outcomes"].values())]
     best = None
-    for check in checks:
-        tested = check["candidates"][0]
-        if best is None or (tested["failures"], -tested["score"]) <= (best["failures"], -best["score"]):
-            best = tested
-        assert check["kept"] == best["name"]
+    for attempt, step, tested in passing or points:
+        if best is None or (tested["failures"], -tested["score"]) <= (best[2]["failures"], -best[2]["score"]):
+            best = (attempt, step, tested)
     report = json.loads((compressed / "report.json").read_text())
-    assert f"step {report['shipped_step']}" == best["name"]
+    assert (report["shipped"]["attempt"], report["shipped"]["step"]) == best[:2] and report["shipped"]["passed"] == bool(passing)
+    assert attempts == (1 if passing else 2)  # a second attempt only when nothing passed
     gate = {t["nodeid"]: t["metrics"] for t in report["models"]["compressed"]["tests"]}
-    assert gate["safety_tests/test_safety.py::test_accuracy"]["accuracy"] == pytest.approx(best["metrics"]["accuracy"], abs=1e-9)
-    assert gate["safety_tests/test_safety.py::test_member_entropy"]["member_entropy"] == pytest.approx(best["metrics"]["member_entropy"], abs=1e-6)
+    assert gate["safety_tests/test_safety.py::test_accuracy"]["accuracy"] == pytest.approx(best[2]["metrics"]["accuracy"], abs=1e-9)
+    assert gate["safety_tests/test_safety.py::test_member_entropy"]["member_entropy"] == pytest.approx(best[2]["metrics"]["member_entropy"], abs=1e-6)
     assert "## Final phase" in (compressed / "report.md").read_text()
 
 
-def test_remedy_rises_while_red_and_falls_after_green(compressed: Path) -> None:
-    """Member entropy falls as the model overfits; the red entropy test switches the confidence
-    penalty on, doubles it while red, and halves it once the penalty has made the test green."""
-    trace = [(u["remedies"]["confidence_penalty"]["red"], u["remedies"]["confidence_penalty"]["weight"]) for u in decisions(compressed)]
-    first_red = next((i for i, (red, _) in enumerate(trace) if red), None)
-    assert first_red is not None, f"the entropy test never went red: {trace}"
-    assert trace[first_red][1] == pytest.approx(0.2), trace  # switched on at its base weight
-    assert all(weight == 0.0 for _, weight in trace[:first_red]), trace
-    run_end = next((i for i in range(first_red, len(trace)) if not trace[i][0]), None)
-    assert run_end is not None, f"the remedy never turned the test green: {trace}"
-    red_weights = [weight for _, weight in trace[first_red:run_end]]
-    assert len(red_weights) >= 2 and all(b == pytest.approx(min(2 * a, 3.2)) for a, b in zip(red_weights, red_weights[1:])), trace
-    assert trace[run_end][1] == pytest.approx(red_weights[-1] / 2), trace  # halved once green
+def test_every_remedy_decision_follows_the_rule(compressed: Path) -> None:
+    """Replayed from the log: on at its base weight when red, doubled while red (to its cap), held or
+    switched on while green only when the trend says the limit will be crossed by the next decision,
+    halved while green otherwise; and member entropy, which falls as the model overfits, does turn
+    the test red at some point (the remedy has something to do)."""
+    base, cap = 0.2, 3.2
+    trace = [d["remedies"]["confidence_penalty"] for d in logged(compressed)]
+    assert any(entry["red"] for entry in trace), trace
+    for entry in trace:
+        before, after = entry["weight_before"], entry["weight"]
+        if entry["red"] and not entry["guard_red"]:
+            expected = base if before == 0 else min(2 * before, cap)
+        elif "heading for" in entry["why"] and not entry["guard_red"]:
+            expected = max(before, base)
+        elif "earlier attempt" in entry["why"]:
+            expected = before
+        else:
+            expected = 0.0 if before / 2 < base / 4 else before / 2
+        assert after == pytest.approx(expected), entry
 
 
 def test_outputs_and_report(compressed: Path) -> None:
     for name in ("model.safetensors", "model_dense_export.pt", "report.json", "report.md", "report.html", "decisions.jsonl", "checkpoint.pt"):
         assert (compressed / name).is_file(), name
     report = json.loads((compressed / "report.json").read_text())
-    assert report["models"]["compressed"]["density"] == pytest.approx(0.1, abs=1e-3)
+    compressed_model = report["models"]["compressed"]
+    assert compressed_model["maskable_density"] == pytest.approx(0.1, abs=1e-3) and compressed_model["whole_model_density"] > compressed_model["maskable_density"]
+    assert any("declares no utility" in w or "no performance test" in w for w in report["warnings"])  # test_accuracy here is not marked
     roles = report["data"]["roles"]
     assert roles["members"]["count"] == 256 and len(roles["members"]["indices"]) == 256
     assert len(roles["non_members"]["sha256"]) == 64
@@ -144,6 +166,12 @@ def test_resume_after_kill_is_bit_identical(compress_project: Path, compressed: 
     assert all(bool((straight[k] == resumed[k]).all()) for k in straight)
 
     def without_timings(log: list[dict]) -> list[dict]:
-        return [dict(d, seconds=0, candidates=[dict(c, seconds=0) for c in d["candidates"]]) for d in log]
+        untimed = []
+        for d in log:
+            d = dict(d, seconds=0, candidates=[dict(c, seconds=0) for c in d.get("candidates", [])])
+            if d.get("checkpoint"):
+                d["checkpoint"] = dict(d["checkpoint"], seconds=0)
+            untimed.append(d)
+        return untimed
 
     assert without_timings(logged(compressed)) == without_timings(logged(compress_project / "killed"))

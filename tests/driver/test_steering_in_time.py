@@ -84,3 +84,17 @@ def test_the_ladder_state_round_trips() -> None:
     restored = RemedyController()
     restored.load_state_dict(controller.state_dict())
     assert restored.state_dict() == controller.state_dict()
+
+
+def test_a_weight_bracketed_by_a_leak_and_an_accuracy_loss_is_bisected() -> None:
+    """Mutation caught: pure doubling/halving, which swings between 0.5 (leaks) and 1.0 (costs
+    accuracy) for ever, as it did on the demo; bisection tries 0.75."""
+    controller = RemedyController()
+    accuracy = TestReport("t.py::test_acc", "passed", markers=["performance"], checks=[Check("acc", 0.8, ">=", 0.7, True, 0.1)])
+    red_accuracy = TestReport("t.py::test_acc", "failed", markers=["performance"], checks=[Check("acc", 0.6, ">=", 0.7, False, -0.1)])
+    weights = []
+    for step, (margin, perf) in enumerate([(-0.05, accuracy), (-0.05, accuracy), (-0.05, accuracy), (0.01, red_accuracy), (-0.02, accuracy)], start=1):
+        weights.append(controller.observe([leak(margin, ladder=False), perf], {"adv": (0.25, 1.0)}, step * 10)["adv"]["weight"])
+    assert weights == pytest.approx([0.25, 0.5, 1.0, 0.5, 0.75])
+    state = controller.states["adv"]
+    assert (state.too_weak, state.too_strong) == (0.5, 1.0)

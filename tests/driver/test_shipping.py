@@ -1,0 +1,62 @@
+"""Which judged checkpoint ships (issue 13): passing first, then the selection rule; red only when
+nothing passed. Each test fails under one named mutation of safecompress/driver/shipping.py."""
+
+from __future__ import annotations
+
+import torch
+
+from safecompress.driver.selection import Candidate, safecompress_select_candidate, score_candidate
+from safecompress.driver.shipping import JudgedPoint, ShippingRecord
+from safecompress.runner.record import Check
+from safecompress.runner.reports import TestReport
+
+
+def select(candidates: list[Candidate], what: str) -> Candidate:
+    return safecompress_select_candidate(candidates=candidates, config=None)
+
+
+def point(step: int, accuracy: float, leak_margin: float) -> JudgedPoint:
+    """A judged checkpoint: a performance test (utility = accuracy) and a safety test at a margin."""
+    performance = TestReport("t.py::test_acc", "passed", checks=[Check("acc", accuracy, ">=", 0.0, True, accuracy)], markers=["performance"])
+    leak = TestReport("t.py::test_mia", "passed" if leak_margin >= 0 else "failed", remedy="r", checks=[Check("auc", 0.6 - leak_margin, "<=", 0.6, leak_margin >= 0, leak_margin)])
+    candidate = Candidate(f"step {step}", None, [performance, leak])
+    score_candidate(candidate, 1.0)
+    return JudgedPoint(candidate, step, "segment", 1, {"w": torch.full((2,), float(step))}, {"w": torch.ones(2, dtype=torch.bool)})
+
+
+def test_a_passing_checkpoint_beats_any_red_one_whatever_its_score() -> None:
+    """Mutation caught: one pool for all points (a red point with a better score would ship)."""
+    record = ShippingRecord(select)
+    record.consider(point(10, 0.70, 0.01))
+    record.consider(point(20, 0.95, -0.001))  # more accurate, a hair over the leak limit
+    assert record.shipped.step == 10 and record.shipped.passed
+    assert record.best_red.step == 20
+
+
+def test_among_passing_points_the_rule_decides_and_ties_go_to_the_later() -> None:
+    record = ShippingRecord(select)
+    record.consider(point(10, 0.80, 0.02))
+    record.consider(point(20, 0.82, 0.02))
+    record.consider(point(30, 0.79, 0.02))
+    assert record.shipped.step == 20
+    record.consider(point(40, 0.82, 0.02))  # same score as step 20
+    assert record.shipped.step == 40
+
+
+def test_the_best_red_point_ships_only_when_nothing_passed() -> None:
+    record = ShippingRecord(select)
+    record.consider(point(10, 0.80, -0.05))
+    message = record.consider(point(20, 0.80, -0.01))
+    assert record.shipped.step == 20 and not record.shipped.passed and "best red" in message
+    assert [p["step"] for p in record.seen] == [10, 20]
+
+
+def test_the_record_round_trips_through_a_checkpoint() -> None:
+    record = ShippingRecord(select)
+    record.consider(point(10, 0.80, 0.01))
+    record.consider(point(20, 0.80, -0.01))
+    restored = ShippingRecord(select)
+    restored.load_state_dict(record.state_dict(), 1.0)
+    assert (restored.best_passing.step, restored.best_red.step) == (10, 20)
+    assert torch.equal(restored.shipped.weights["w"], record.shipped.weights["w"]) and restored.seen == record.seen
+    assert restored.shipped.candidate.score == record.shipped.candidate.score
