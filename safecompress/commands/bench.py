@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--repeats", type=whole_number(1), default=5, help="runs per measurement; the median is reported")
     parser.add_argument("--seeds", metavar="N|LIST", help="compress: number of seeds (3 → 0,1,2) or a comma-separated list (default 3; --quick 1)")
+    parser.add_argument("--claim-only", dest="claim_only", action="store_true", help="compress: only what the claim needs (Fashion-MNIST at d = 0.1, plain DST at the next density down, no text task)")
     parser.add_argument("--threads", type=whole_number(1), help="torch CPU threads (default: torch's choice); recorded in the results")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON", help="compress: pool the --json results of runs over disjoint seeds (no training); write with --json/--markdown")
 
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         from safecompress.bench import plan as bench_plan
         from safecompress.bench import results as bench_results
 
-        plan = bench_plan.make_plan(quick=args.quick, seeds=bench.parse_seeds(getattr(args, "seeds", None)))
+        plan = bench_plan.make_plan(quick=args.quick, seeds=bench.parse_seeds(getattr(args, "seeds", None)), claim_only=bool(getattr(args, "claim_only", False)))
         command = "safecompress " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "safecompress bench compress" + (" --quick" if args.quick else "")
 
         def checkpoint(partial: dict[str, Any]) -> None:

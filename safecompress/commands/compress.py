@@ -23,7 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--probe-steps", dest="probe_steps", type=whole_number(0), help="fine-tune steps per candidate before testing (default 8)")
     group.add_argument("--lambda", dest="lambda_", type=finite_float, help="weight of safety risk against accuracy in selection (default 1)")
     group.add_argument("--updates", type=whole_number(0), help="number of topology updates (default 20)")
-    group.add_argument("--final-checks", dest="final_checks", type=whole_number(0), help="checkpoints tested over the final phase; the best ships (default 6, 0: the last step ships)")
+    group.add_argument(
+        "--final-checks",
+        dest="final_checks",
+        type=whole_number(0),
+        help="checkpoints the cheap tests judge over the final phase (default 6); with the updates' checkpoints, the best passing one ships",
+    )
     group.add_argument("--no-remedies", dest="remedies", action="store_false", default=None, help="never switch on remedies (selection only)")
     group.add_argument("--attempts", type=whole_number(1), help="runs at most, while no judged checkpoint passes; each starts with what the last learned (default 2)")
     group.add_argument("--include", action="append", metavar="GLOB", help="mask the parameters whose names match (repeatable; default: Conv/Linear/attention weights)")

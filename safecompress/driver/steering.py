@@ -26,6 +26,7 @@ from safecompress.remedies import RemedyContext
 from safecompress.runner.reports import TestReport
 
 DEFAULT_STALL_GAIN = 0.005  # margin a rung at its cap must gain over two decisions to keep its place
+BRACKET_DECISIONS = 3  # how many decisions a measured bracket side stays valid
 
 
 @dataclass
@@ -41,6 +42,16 @@ class RemedyState:
     history: list[float] = field(default_factory=list)
     too_weak: float = 0.0
     too_strong: float = float("inf")
+    weak_seen: int = 0  # the decision (len(history)) at which each side of the bracket was measured
+    strong_seen: int = 0
+
+    def expire_bracket(self, now: int) -> None:
+        """A side measured more than ``BRACKET_DECISIONS`` decisions ago is dropped: the model has
+        trained on, and the weight it needs has moved (a stale bracket pins the weight: measured)."""
+        if now - self.weak_seen > BRACKET_DECISIONS:
+            self.too_weak = 0.0
+        if now - self.strong_seen > BRACKET_DECISIONS:
+            self.too_strong = float("inf")
 
 
 @dataclass
@@ -162,9 +173,11 @@ class RemedyController:
         doubling/halving controller alone swings between a weight that costs the accuracy budget and
         one that leaks (measured on the demo), and never tries the weight in between."""
         before = state.weight
+        now = len(state.history)
+        state.expire_bracket(now)
         if guard:
             if before > 0:
-                state.too_strong = min(state.too_strong, before)
+                state.too_strong, state.strong_seen = min(state.too_strong, before), now
                 if state.too_weak >= state.too_strong:  # the model moved on: the old bracket is stale
                     state.too_weak = 0.0
             state.weight = decayed(before, state.base)
@@ -174,7 +187,7 @@ class RemedyController:
             return ("held off" if before == 0.0 else "backed off") + f": performance test red ({', '.join(guard)})"
         if is_red:
             if before > 0:
-                state.too_weak = max(state.too_weak, before)
+                state.too_weak, state.weak_seen = max(state.too_weak, before), now
                 if state.too_weak >= state.too_strong:
                     state.too_strong = float("inf")
             state.weight = state.base if before == 0.0 else min(2.0 * before, state.cap)

@@ -13,7 +13,7 @@ Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 RED_OUTCOMES = ("failed", "error")
 REPORT_SCHEMA = "safecompress.report"
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2  # 2: the model's "density" became maskable_density and whole_model_density; tests gained fallback_remedies, utility_metric
 
 
 @dataclass

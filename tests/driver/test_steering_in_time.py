@@ -98,3 +98,17 @@ def test_a_weight_bracketed_by_a_leak_and_an_accuracy_loss_is_bisected() -> None
     assert weights == pytest.approx([0.25, 0.5, 1.0, 0.5, 0.75])
     state = controller.states["adv"]
     assert (state.too_weak, state.too_strong) == (0.5, 1.0)
+
+
+def test_a_stale_bracket_is_dropped_so_the_weight_can_grow_again() -> None:
+    """Mutation caught: brackets kept for ever (measured on the demo: the weight crept towards an
+    accuracy bound measured 6 decisions earlier while the leak stayed red at every decision)."""
+    controller = RemedyController()
+    state_bases = {"adv": (0.25, 4.0)}
+    ok = TestReport("t.py::test_acc", "passed", markers=["performance"], checks=[Check("acc", 0.8, ">=", 0.7, True, 0.1)])
+    bad = TestReport("t.py::test_acc", "failed", markers=["performance"], checks=[Check("acc", 0.6, ">=", 0.7, False, -0.1)])
+    script = [(-0.05, ok), (-0.05, ok), (-0.05, bad)] + [(-0.05, ok)] * 6
+    weights = [controller.observe([leak(m, ladder=False), perf], state_bases, 10 * i)["adv"]["weight"] for i, (m, perf) in enumerate(script, start=1)]
+    # 0.25, 0.5, guard red at 0.5 → 0.25, then bisecting below 0.5 while the bound is fresh, doubling again once it is stale
+    assert weights[:3] == [0.25, 0.5, 0.25]
+    assert all(w < 0.5 for w in weights[3:6]) and weights[-1] > 0.5
