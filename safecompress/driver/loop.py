@@ -50,6 +50,15 @@ from safecompress.training import TrainRecipe
 log = logging.getLogger(__name__)
 
 MAX_ROLLBACKS = 3
+MIN_SEGMENT_STEPS = 10  # a retraining segment shorter than this cannot show what a mask is worth
+
+
+def fitting_updates(requested: int, total_steps: int) -> int:
+    """``requested`` updates, or as many as leave ``MIN_SEGMENT_STEPS`` steps between them (a short
+    run with the default 20 updates would change the mask every other step and spend its time probing)."""
+    return min(requested, total_steps // MIN_SEGMENT_STEPS)
+
+
 Evaluate = Callable[[nn.Module, str], list[TestReport]]
 
 
@@ -152,7 +161,8 @@ class CompressionLoop:
         self.model = copy.deepcopy(parent).to(self.device).train()
         self.optimizer = recipe.make_optimizer(self.model.parameters())
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
-        self.schedule = PruneSchedule(self.total_steps, num_updates=settings.updates, stop_fraction=settings.stop_fraction)
+        self.updates = fitting_updates(settings.updates, self.total_steps)
+        self.schedule = PruneSchedule(self.total_steps, num_updates=self.updates, stop_fraction=settings.stop_fraction)
         self.engine = sparse_engine(self.model, self.optimizer, settings, self.schedule, growth_registry(session.pm))
         self.shuffle = torch.Generator().manual_seed(settings.seed)
         self.steering = Steering(
@@ -172,6 +182,8 @@ class CompressionLoop:
         self.baseline_decision: Optional[dict[str, Any]] = None
         self.log_offset = 0  # decisions of earlier attempts already in decisions.jsonl
         self.events: list[str] = []
+        if self.updates < settings.updates:
+            self.events.append(f"{settings.updates} topology updates do not fit in {self.total_steps} training steps: {self.updates} updates, at least {MIN_SEGMENT_STEPS} steps apart")
         self._memory_checkpoint: Optional[dict[str, Any]] = None
 
     # --- training ---------------------------------------------------------------------------------

@@ -134,11 +134,11 @@ class GlossClassifier(nn.Module):
 @safecompress.fixture(scope="session")
 def data(seed):
     texts, labels, offsets = read_verb_glosses()
-    order = np.random.default_rng(seed).permutation(len(labels))[:1200]
-    tokenizer = WhitespaceTokenizer([texts[i] for i in order[:300]])
+    order = np.random.default_rng(seed).permutation(len(labels))[:2000]
+    tokenizer = WhitespaceTokenizer([texts[i] for i in order[:800]])
     def part(rows, name):
         return Split(tokenizer([texts[i] for i in rows]), torch.tensor(labels[rows]), offsets[rows], name)
-    return DataSplits(part(order[:300], "members"), part(order[300:600], "non_members"), part(order[600:900], "population"), part(order[900:], "test"), num_classes=15, source="wordnet-verbs")
+    return DataSplits(part(order[:800], "members"), part(order[800:1200], "non_members"), part(order[1200:1600], "population"), part(order[1600:], "test"), num_classes=15, source="wordnet-verbs")
 
 
 @safecompress.fixture(scope="session")
@@ -148,7 +148,7 @@ def model_factory():
 
 @safecompress.fixture(scope="session")
 def train_recipe():
-    return TrainRecipe(epochs=20, batch_size=32, lr=3e-3, optimizer="adam")
+    return TrainRecipe(epochs=15, batch_size=32, lr=3e-3, optimizer="adam")
 """
 
 MOBILENET_CONFTEST = '''
@@ -169,7 +169,7 @@ def as_rgb32(split):
 
 @safecompress.fixture(scope="session")
 def data(seed):
-    base = fashion_mnist_embedded(members=192, non_members=192, population=192, test=192, seed=seed)
+    base = fashion_mnist_embedded(members=256, non_members=256, population=256, test=256, seed=seed)
     return DataSplits(*(as_rgb32(s) for s in (base.members, base.non_members, base.population, base.test)), num_classes=10, source=base.source, seed=seed)
 
 
@@ -180,5 +180,5 @@ def model_factory():
 
 @safecompress.fixture(scope="session")
 def train_recipe():
-    return TrainRecipe(epochs=6, batch_size=32, lr=2e-3, optimizer="adam")
+    return TrainRecipe(epochs=8, batch_size=32, lr=2e-3, optimizer="adam")
 '''

@@ -74,10 +74,12 @@ def check_compress_then_gate(root: Path, env: dict[str, str], updates: int) -> d
         assert (out / name).is_file(), name
     report = json.loads((out / "report.json").read_text())
     assert report["exitstatus"] == compress.returncode
-    assert report["models"]["compressed"]["density"] == pytest.approx(0.1, abs=2e-3)
-    kinds = [json.loads(line)["kind"] for line in (out / "decisions.jsonl").read_text().splitlines()]
-    checks = len(kinds) - updates  # one per step after the last update, at most final_checks
-    assert kinds == ["update"] * updates + ["final-check"] * checks and 1 <= checks <= report["settings"]["final_checks"], kinds
+    assert report["models"]["compressed"]["maskable_density"] == pytest.approx(0.1, abs=2e-3)
+    logged = [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]
+    kinds = [d["kind"] for d in logged if d["attempt"] == 1]
+    checks = len(kinds) - 1 - updates  # one per step after the last update, at most final_checks
+    assert kinds == ["baseline"] + ["update"] * updates + ["final-check"] * checks and 1 <= checks <= report["settings"]["final_checks"], kinds
+    assert {d["attempt"] for d in logged} == {a["attempt"] for a in report["attempts"]}
     gate = run([*SAFECOMPRESS, "test", "out/model.safetensors", "--dense", "dense/model.safetensors", "--json", "gate.json", "--junitxml", "report.xml", "--report-md", "summary.md"], root, env)
     assert gate.returncode == compress.returncode, gate.stdout + gate.stderr
     # the saved artifact reloads bit-exact and the references come from the cache: same verdicts
