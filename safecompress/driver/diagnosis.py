@@ -49,6 +49,8 @@ def _trade_off(judged: list[dict[str, Any]], nodeid: str) -> dict[str, Any]:
 
 
 def _advice(test: dict[str, Any], trade: dict[str, Any], remedies: list[dict[str, Any]], settings: dict[str, Any]) -> list[str]:
+    if "performance" in test.get("markers", []):
+        return _performance_advice(trade, settings)
     advice = []
     if not trade["judged_in_loop"]:
         advice.append("this test runs only at the gate, so nothing in training could steer it: give it a cheap counterpart with a remedy (@safecompress.mark.cost('cheap'))")
@@ -68,6 +70,15 @@ def _advice(test: dict[str, Any], trade: dict[str, Any], remedies: list[dict[str
             advice.append("the remedies moved it but not far enough: raise their max_weight, add --epochs, or more --attempts")
     if settings.get("density", 1.0) > 0.02:
         advice.append(f"a lower --density than {settings.get('density'):g} usually leaks less (docs/benchmark.md), at some accuracy")
+    return advice
+
+
+def _performance_advice(trade: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """A red performance test: the model is not useful enough; remedies only back off for it."""
+    advice = []
+    if trade["judged_in_loop"]:
+        advice.append(f"its best judged margin was {trade['best_margin']:+.4f} (attempt {trade['best_margin_at']['attempt']} step {trade['best_margin_at']['step']})")
+    advice.append(f"the model is not accurate enough at this density: a higher --density than {settings.get('density', 1.0):g}, or more --epochs")
     return advice
 
 

@@ -211,7 +211,7 @@ def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         name="fashion-mnist",
         data="fashion-mnist-embedded",
         data_options={"members": 64, "non_members": 64, "population": 128, "test": 64},
-        recipe={"epochs": 3, "batch_size": 32, "lr": 1e-3, "optimizer": "adam"},
+        recipe={"epochs": 10, "batch_size": 32, "lr": 1e-3, "optimizer": "adam"},  # 20 steps: room for 2 updates
         model="small_cnn",
         model_options={"width": 4},
         densities=(0.1,),
