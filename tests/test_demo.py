@@ -19,7 +19,7 @@ def test_the_demo_runs_and_exits_0(tmp_path: Path) -> None:
     assert main(["demo", "--out", str(out), "--epochs", "3", "--rootdir", str(REPOSITORY), "-q"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert {"model.safetensors", "report.md", "report.html", "decisions.jsonl", "dense_parent.pt"} <= {p.name for p in out.iterdir()}
-    assert report["models"]["compressed"]["maskable_density"] == pytest.approx(0.1, abs=1e-3)
+    assert report["models"]["compressed"]["masked_density"] == pytest.approx(0.1, abs=1e-3)
     from safecompress.driver.loop import fitting_updates
 
     first_attempt = [u for u in report["updates"] if u["attempt"] == 1]

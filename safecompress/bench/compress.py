@@ -214,7 +214,7 @@ def run_seed(
                 record["remedy_weights"] = result.remedy_weights
                 record["shipped_step"] = result.shipped_step
                 record["shipped"] = None if result.shipped is None else result.shipped.summary()
-                record["attempts"] = [{k: a[k] for k in ("attempt", "plan", "passed", "best")} for a in attempts]
+                record["attempts"] = [{k: a[k] for k in ("attempt", "plan", "passed", "best_so_far")} for a in attempts]
                 record["final_checks"] = [
                     {"step": c["step"], "utility": c["candidates"][0]["utility"], "rmia1_auc": c["candidates"][0]["metrics"].get("rmia1_auc"), "remedy_weights": c["remedy_weights"]}
                     for c in result.final_checks

@@ -69,7 +69,7 @@ def attempt_summary(result: LoopResult, attempt: int, plan: dict[str, Any]) -> d
         "attempt": attempt,
         "plan": plan,
         "passed": bool(shipped is not None and shipped.passed),
-        "best": None if shipped is None else shipped.summary(),
+        "best_so_far": None if shipped is None else shipped.summary(),
         "learned": result.learned.to_dict(),
         "timings": result.timers.to_dict(),
     }
@@ -158,7 +158,7 @@ def run_compress(
         notify("warning", {"message": message})
     result, attempts = run_attempts(session, parent, settings, notify, data=data, recipe=recipe, remedy_factories=remedies, identity=identity, baseline=baseline)
     notify("gate", {})
-    compressed_densities = model_densities(result.model, result.engine.names)
+    compressed_densities = {**model_densities(result.model, result.engine.names), "masked_density": result.engine.density()}  # kept by the masks: a kept weight can be exactly 0
     compressed_gate = run_gate(session, result.model, "compressed", data, compressed_densities)
     dense_gate = run_gate(session, session.dense_model, "dense parent", data, model_densities(session.dense_model, scope))
     out = settings.out

@@ -32,8 +32,9 @@ def density_line(report: dict[str, Any]) -> str:
     """Both densities, named the same in every output (maskable weights / whole model)."""
     compressed, dense = report["models"]["compressed"], report["models"]["dense"]
     share = compressed["maskable_share"]
+    kept = f", the masks keep {_fmt(compressed['masked_density'])}" if compressed.get("masked_density") is not None else ""
     return (
-        f"maskable density {_fmt(compressed['maskable_density'])} (dense parent {_fmt(dense['maskable_density'])}); "
+        f"maskable density {_fmt(compressed['maskable_density'])} (nonzero{kept}; dense parent {_fmt(dense['maskable_density'])}); "
         f"whole-model density {_fmt(compressed['whole_model_density'])} (dense parent {_fmt(dense['whole_model_density'])}); "
         f"maskable weights are {100 * share:.0f} % of the {compressed['parameters']:,} parameters"
     )
@@ -101,10 +102,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["## Metric roles", "", f"- utility (selection maximises): {', '.join(roles['utility']) or 'none'}", f"- risk (selection minimises): {', '.join(roles['risk']) or 'none'}"]
     lines += [f"- ⚠ {warning}" for warning in report["warnings"]] + [""]
     if len(report["attempts"]) > 1:
-        lines += ["## Attempts", "", "| attempt | started with | best checkpoint | passed |", "|---|---|---|---|"]
+        lines += ["## Attempts", "", "| attempt | started with | best checkpoint so far (all attempts) | passed |", "|---|---|---|---|"]
         for attempt in report["attempts"]:
             plan = ", ".join(f"{k}={v:g}" for k, v in attempt["plan"]["weights"].items()) or "nothing"
-            best = attempt["best"]
+            best = attempt["best_so_far"]
             where = "–" if best is None else f"step {best['step']} ({best['kind']}), utility {_fmt(best['utility'])}, risk {best['risk']:+.4f}"
             lines.append(f"| {attempt['attempt']} | {plan} | {where} | {'yes' if attempt['passed'] else 'no'} |")
         lines.append("")

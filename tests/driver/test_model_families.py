@@ -89,7 +89,7 @@ def test_torchvision_resnet18(tmp_path: Path) -> None:
     from safecompress.models import resnet18_small_input
 
     report = compress_project(tmp_path, RESNET_CONFTEST, resnet18_small_input(num_classes=10, in_channels=1))
-    assert report["models"]["compressed"]["maskable_density"] == pytest.approx(0.1, abs=1e-3)
+    assert report["models"]["compressed"]["masked_density"] == pytest.approx(0.1, abs=1e-3)
     assert len(report["updates"]) == 2 and all(len(u["candidates"]) == 2 for u in report["updates"])
     assert any(layer["type"] == "Conv2d" for layer in report["layers"])
 
@@ -101,6 +101,6 @@ def test_transformers_tiny_bert(tmp_path: Path) -> None:
 
     data = wordnet_glosses(members=128, non_members=128, population=128, test=128, seed=0, vocab_size=2000)
     report = compress_project(tmp_path, BERT_CONFTEST, tiny_bert(num_classes=data.num_classes, vocab_size=data.extra["vocab_size"]))
-    assert report["models"]["compressed"]["maskable_density"] == pytest.approx(0.1, abs=1e-3)
+    assert report["models"]["compressed"]["masked_density"] == pytest.approx(0.1, abs=1e-3)
     assert len(report["updates"]) == 2
     assert any("attention" in layer["name"] for layer in report["layers"])

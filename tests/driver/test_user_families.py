@@ -78,7 +78,7 @@ def compress_and_check(root: Path, caplog: pytest.LogCaptureFixture) -> dict:
     from safecompress.sparse import read_artifact_metadata
 
     assert read_artifact_metadata(root / "out" / "model.safetensors")["density"] == pytest.approx(0.1, abs=2e-3)  # kept by the masks
-    assert compressed["maskable_density"] <= 0.1 + 2e-3  # nonzero: a kept weight can be exactly 0
+    assert compressed["masked_density"] == pytest.approx(0.1, abs=2e-3) and compressed["maskable_density"] <= compressed["masked_density"] + 1e-9  # nonzero: a kept weight can be exactly 0
     return report
 
 

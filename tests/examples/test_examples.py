@@ -74,7 +74,7 @@ def check_compress_then_gate(root: Path, env: dict[str, str], updates: int) -> d
         assert (out / name).is_file(), name
     report = json.loads((out / "report.json").read_text())
     assert report["exitstatus"] == compress.returncode
-    assert report["models"]["compressed"]["maskable_density"] == pytest.approx(0.1, abs=2e-3)
+    assert report["models"]["compressed"]["masked_density"] == pytest.approx(0.1, abs=2e-3)
     logged = [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]
     kinds = [d["kind"] for d in logged if d["attempt"] == 1]
     checks = len(kinds) - 1 - updates  # one per step after the last update, at most final_checks
