@@ -72,6 +72,7 @@ def attempt_summary(result: LoopResult, attempt: int, plan: dict[str, Any]) -> d
         "best_so_far": None if shipped is None else shipped.summary(),
         "learned": result.learned.to_dict(),
         "timings": result.timers.to_dict(),
+        "events": list(result.events),
     }
 
 
@@ -206,7 +207,7 @@ def run_compress(
         "shipped_step": result.shipped_step,
         "remedy_weights": result.remedy_weights,
         "timings": timers,
-        "events": result.events,
+        "events": [f"attempt {a['attempt']}: {event}" for a in attempts for event in a.get("events", [])],
         "diagnosis": diagnose(compressed_report["tests"], decisions, judged, attempts, settings.to_dict()),
         "exitstatus": exit_status(compressed_gate),
     }

@@ -292,7 +292,7 @@ class CompressionLoop:
     def _baseline(self) -> None:
         """The dense parent's cheap tests as decision 0: a remedy red there is on from step 0."""
         remedies = self.steering.steer(self.baseline_reports, 0, self._next_decision(), baseline=True)
-        self.apply_lr_scale()
+        lr_factor = self.apply_lr_scale()
         decision = {
             "kind": "baseline",
             "attempt": self.attempt,
@@ -301,6 +301,7 @@ class CompressionLoop:
             "margins": {r.nodeid: r.margin for r in self.baseline_reports},
             "remedies": remedies,
             "remedy_weights": self.steering.weights(),
+            "lr_factor": lr_factor,
             "plan": self.steering.controller.plan.to_dict(),
         }
         self._log(decision)
@@ -343,9 +344,9 @@ class CompressionLoop:
             self._save_checkpoint()
             self._baseline()
         while self.state.epoch < self.epochs:
-            if self.state.order is None:
-                self.state.order = torch.randperm(len(self.members), generator=self.shuffle)
             while self.state.position < len(self.members):
+                if self.state.order is None:  # a new epoch, or a rollback to a checkpoint taken before its first batch
+                    self.state.order = torch.randperm(len(self.members), generator=self.shuffle)
                 rows = self.state.order[self.state.position : self.state.position + self.batch_size]
                 self.state.position += self.batch_size
                 if rows.numel() == 1 and len(self.members) > 1:

@@ -63,14 +63,18 @@ def test_final_check_ties_ship_the_later_checkpoint(tmp_path):
     make_compress_project(tmp_path)
     (tmp_path / "safety_tests" / "test_safety.py").write_text(CONSTANT)
     report = compressed(tmp_path, "out")
-    steps = [check["step"] for check in report["final_checks"]]
-    assert len(steps) >= 2 and report["shipped_step"] == max(steps)
-    assert all(check["kept"] == f"step {check['step']}" for check in report["final_checks"])
+    last = max(a["attempt"] for a in report["attempts"])
+    checks = [check for check in report["final_checks"] if check["attempt"] == last]
+    steps = [check["step"] for check in checks]
+    assert len(steps) >= 2 and report["shipped"]["step"] == max(steps) and report["shipped"]["attempt"] == last
+    assert all(check["kept"].startswith("kept as the best") for check in checks)
 
 
-def test_no_final_checks_ship_the_last_step(project):
+def test_without_final_checks_a_judged_update_checkpoint_ships(project):
+    """Every update's model after its segment is judged, so ``--final-checks 0`` still ships a judged model."""
     report = compressed(project, "out-no-checks", "--final-checks", "0")
-    assert report["final_checks"] == [] and report["shipped_step"] is None
+    assert report["final_checks"] == [] and report["shipped"]["kind"] == "segment"
+    assert report["shipped"]["step"] in {u["step"] for u in report["updates"]}
 
 
 def test_no_remedies_keeps_every_remedy_off(project):

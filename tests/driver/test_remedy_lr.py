@@ -49,11 +49,12 @@ def safecompress_register_remedies(register):
 def test_remedy_learning_rate_factor_is_applied_logged_and_checkpointed(tmp_path: Path) -> None:
     code = compress_with_plugin_remedy(tmp_path, SLOW_DOWN, "slow_down")
     assert code == 1  # always red: the gate fails, the run itself completed
-    logged = [json.loads(line) for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()]
-    decisions = [d for d in logged if d["kind"] == "update"]
-    # red from the first update: weight 1 → 2 (cap) → 2, learning rate × 0.25^weight
-    assert [d["remedy_weights"]["slow_down"] for d in decisions] == [1.0, 2.0, 2.0]
-    assert [d["lr_factor"] for d in decisions] == pytest.approx([0.25, 0.0625, 0.0625])
+    logged = [json.loads(line) for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines() if json.loads(line)["attempt"] == 1]
+    decisions = [d for d in logged if d["kind"] in ("baseline", "update")]
+    # red on the parent: weight 1 from step 0, then 2 (cap) at every update; learning rate × 0.25^weight
+    assert [d["kind"] for d in decisions] == ["baseline", "update", "update", "update"]
+    assert [d["remedy_weights"]["slow_down"] for d in decisions] == [1.0, 2.0, 2.0, 2.0]
+    assert [d["lr_factor"] for d in decisions] == pytest.approx([0.25, 0.0625, 0.0625, 0.0625])
     # still red through the final phase: steering stays at the cap there
     checks = [d for d in logged if d["kind"] == "final-check"]
     assert [d["step"] for d in checks] == [28, 29, 30, 31, 32]  # 5 steps after the last update (27): one check each

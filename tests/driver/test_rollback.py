@@ -48,8 +48,8 @@ def test_nan_loss_rolls_back_and_halves_the_learning_rate(tmp_path: Path) -> Non
     assert code == 1  # test_red stays red: the gate fails, the run itself completed
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     rollbacks = [e for e in report["events"] if "rolled back" in e]
-    assert len(rollbacks) == 1 and "halved the learning rate (scale 0.5)" in rollbacks[0]
-    assert len(report["updates"]) == 3
+    assert len(rollbacks) == 1 and "halved the learning rate (scale 0.5)" in rollbacks[0] and rollbacks[0].startswith("attempt 1: ")
+    assert len([u for u in report["updates"] if u["attempt"] == 1]) == 3
 
 
 NAN_ALWAYS = (
