@@ -77,8 +77,9 @@ def check_compress_then_gate(root: Path, env: dict[str, str], updates: int) -> d
     assert report["models"]["compressed"]["masked_density"] == pytest.approx(0.1, abs=2e-3)
     logged = [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]
     kinds = [d["kind"] for d in logged if d["attempt"] == 1]
-    checks = len(kinds) - 1 - updates  # one per step after the last update, at most final_checks
-    assert kinds == ["baseline"] + ["update"] * updates + ["final-check"] * checks and 1 <= checks <= report["settings"]["final_checks"], kinds
+    fitted = kinds.count("update")  # at most `updates`: they must sit at least 10 steps apart
+    checks = len(kinds) - 1 - fitted  # one per step after the last update, at most final_checks
+    assert 1 <= fitted <= updates and kinds == ["baseline"] + ["update"] * fitted + ["final-check"] * checks and 1 <= checks <= report["settings"]["final_checks"], kinds
     assert {d["attempt"] for d in logged} == {a["attempt"] for a in report["attempts"]}
     gate = run([*SAFECOMPRESS, "test", "out/model.safetensors", "--dense", "dense/model.safetensors", "--json", "gate.json", "--junitxml", "report.xml", "--report-md", "summary.md"], root, env)
     assert gate.returncode == compress.returncode, gate.stdout + gate.stderr
@@ -371,8 +372,8 @@ def test_plugin_remedy_and_fixture_inside_safecompress_compress(plugin_site: Pat
     result = run([*SAFECOMPRESS, "compress", "parent.pt", "--out", "out", "-q"], tmp_path, plugin_env(plugin_site, cache_dir))
     assert result.returncode == 1, result.stdout + result.stderr  # the impossible threshold fails the gate
     decisions = [json.loads(line) for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()]
-    weights = [d["remedy_weights"].get("logit_norm", 0.0) for d in decisions if d["kind"] == "update"]
-    assert weights == [0.01, 0.02], weights  # switched on at its base weight, doubled while red
+    weights = [d["remedy_weights"].get("logit_norm", 0.0) for d in decisions if d["kind"] in ("baseline", "update") and d["attempt"] == 1]
+    assert len(weights) >= 2 and weights == pytest.approx([0.01 * 2**i for i in range(len(weights))]), weights  # red on the parent: on at its base weight from step 0, doubled while red
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     gate = {t["nodeid"].split("::")[-1]: t for t in report["models"]["compressed"]["tests"]}
     assert gate["test_top2_margin_gate"]["outcome"] == "failed" and "top2_margin_auc" in gate["test_top2_margin_gate"]["metrics"]
