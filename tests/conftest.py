@@ -11,6 +11,17 @@ from typing import Callable
 
 import pytest
 
+# Under pytest-xdist (``-n auto`` in pyproject.toml) the workers share the cores: one worker per core
+# at one torch thread each. Two threads per worker on a 2-core machine oversubscribe it (measured
+# 4-13x slower); subprocesses the tests start inherit the same limit.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    import torch
+
+    _THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
+    os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
+    torch.set_num_threads(_THREADS)
+
 LINEAR_CONFTEST = """
 import safecompress
 import torch

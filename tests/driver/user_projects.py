@@ -3,7 +3,8 @@ performance test (its metric not called ``accuracy``) and attack test, in their 
 
 Nothing here is shipped by safecompress: a tabular MLP on scikit-learn's breast-cancer data, an
 embedding + MLP text classifier on WordNet verb glosses with a whitespace tokenizer, and a
-torchvision ShuffleNetV2 (not ResNet-18) on Fashion-MNIST. Each is compressed at the defaults.
+torchvision ShuffleNetV2 (not ResNet-18) on Fashion-MNIST. Each is compressed at the defaults (the
+ShuffleNet project asks for one attempt).
 (MobileNetV3 was tried first: its BatchNorm momentum of 0.01 leaves the running statistics at their
 initial values after a short run, so it scored chance in eval mode; a user would not ship that.)
 """
