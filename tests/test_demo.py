@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
-def test_the_demo_runs_and_exits_0(tmp_path: Path) -> None:
+def test_the_demo_runs_and_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--epochs", "3", "--rootdir", str(REPOSITORY), "-q"]) == 0
     report = json.loads((out / "report.json").read_text())
@@ -24,3 +24,4 @@ def test_the_demo_runs_and_exits_0(tmp_path: Path) -> None:
 
     first_attempt = [u for u in report["updates"] if u["attempt"] == 1]
     assert len(first_attempt) == fitting_updates(report["settings"]["updates"], 3 * 8) == 2 and report["models"]["dense"]["tests"]  # 1,000 members / 128 per batch × 3 epochs
+    assert "update 1/2 step" in capsys.readouterr().out  # progress counts the updates that fit, not the 8 asked for

@@ -62,7 +62,7 @@ class CompressProgress:
         tests = " ".join(f"{nodeid.split('::')[-1]}:{'red' if outcome in ('failed', 'error') else 'green'}" for nodeid, outcome in judged["outcomes"].items())
         weights = ", ".join(f"{k}={v:g}" for k, v in decision["remedy_weights"].items()) or "none"
         return (
-            f"update {decision['update']}/{self.total_updates} step {decision['step']}: judged utility {judged['utility']:.4f}, risk {judged['risk']:+.4f} "
+            f"update {decision['update']}/{decision.get('updates', self.total_updates)} step {decision['step']}: judged utility {judged['utility']:.4f}, risk {judged['risk']:+.4f} "
             f"| {tests} | remedies: {weights} | new mask {decision['winner']}"
         )
 
@@ -77,7 +77,7 @@ class CompressProgress:
         if self.last_update is not None:
             decision = self.last_update
             winner = next(c for c in decision["candidates"] if c["name"] == decision["winner"])
-            table.add_row("update", f"{decision['update']}/{self.total_updates}: {decision['winner']} — {decision['why']}")
+            table.add_row("update", f"{decision['update']}/{decision.get('updates', self.total_updates)}: {decision['winner']} — {decision['why']}")
             table.add_row("utility / risk", f"{winner['utility']:.4f} / {winner['risk']:+.4f}")
             tests = Text()
             for nodeid, outcome in winner["outcomes"].items():

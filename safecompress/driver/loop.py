@@ -268,6 +268,7 @@ class CompressionLoop:
             started,
             {
                 "update": update,
+                "updates": self.updates,  # the updates that fit this run (at most --updates)
                 "step": self.state.step,
                 "epoch": self.state.epoch,
                 "prune_fraction": prune_fraction,
