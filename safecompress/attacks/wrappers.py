@@ -22,6 +22,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from safecompress.attacks.data_structures import AttackInputs, AttackResults, MetricOptions, Role, assign_roles
+from safecompress.attacks.memo import AttackMemo, model_fingerprint
 from safecompress.attacks.reference import RecipeLike, ReferenceRecipe, as_reference_recipe, concat_splits, outputs_on, reference_in_masks, train_reference_models
 from safecompress.attacks.registry import BUILTIN_ATTACKS, GRADIENTS, REFERENCES, AttackSpec
 from safecompress.data.splits import DataSplits, Split
@@ -95,10 +96,51 @@ def make_attack_inputs(
 
     Rows are members, then non-members, then population. ``refs`` reference models are trained by
     ``recipe`` (see :func:`~safecompress.attacks.reference.as_reference_recipe`) on halves of the
-    population, or with ``online`` on halves of all rows, and cached under ``cache_dir``.
+    population, or with ``online`` on halves of all rows, and cached under ``cache_dir``. Inside a
+    running session the result is memoised for an unchanged model and data (:mod:`~safecompress.attacks.memo`).
     """
     device = resolve_device(device)
     model.to(device)
+    memo, key = _session_memo(), None
+    if memo is not None and gradient_layer is None:
+        arguments = (str(device), batch_size, seed, calibration_fraction, refs, online, repr(recipe), str(cache_dir), gradients)
+        key = ("inputs", *_work_key(model, splits), *arguments)
+        cached = memo.get(key)
+        if cached is not None:
+            model.eval()  # as a computed call leaves it
+            return cached
+    inputs = _attack_inputs(model, splits, device, batch_size, seed, calibration_fraction, refs, online, recipe, cache_dir, gradients, gradient_layer)
+    if key is not None:
+        memo.put(key, inputs)  # type: ignore[union-attr]
+    return inputs
+
+
+def _work_key(model: nn.Module, splits: DataSplits) -> tuple[str, ...]:
+    """What attack work on ``model`` depends on beyond its arguments: its weights and the data it is asked about."""
+    return (model_fingerprint(model), *(part.fingerprint() for part in (splits.members, splits.non_members, splits.population)))
+
+
+def _session_memo() -> Optional[AttackMemo]:
+    from safecompress.runner.context import current_defaults
+
+    defaults = current_defaults()
+    return None if defaults is None else defaults.caches.setdefault("attacks", AttackMemo())
+
+
+def _attack_inputs(
+    model: nn.Module,
+    splits: DataSplits,
+    device: torch.device,
+    batch_size: int,
+    seed: int,
+    calibration_fraction: float,
+    refs: int,
+    online: bool,
+    recipe: RecipeLike,
+    cache_dir: Union[str, Path, None],
+    gradients: bool,
+    gradient_layer: Optional[nn.Module],
+) -> AttackInputs:
     parts = [splits.members, splits.non_members, splits.population]
     sizes = [len(p) for p in parts]
     n = sum(sizes)
@@ -196,10 +238,18 @@ def run_attacks(
     )
     offered = {"seed": seed, "device": device, "options": options}
     protocol = {"seed": seed, "calibration_fraction": calibration_fraction, "references": k, "online_references": online, "device": str(device)}
+    memo = _session_memo()
+    inputs_key = (*_work_key(model, splits), repr(protocol), repr(recipe), str(cache_dir), batch_size) if memo is not None else None
     results = {}
     for spec in specs:
-        result = _call(spec, inputs, offered, dict((attack_options or {}).get(spec.name, {})))
-        result.extra.setdefault("protocol", protocol)
+        chosen = dict((attack_options or {}).get(spec.name, {}))
+        key = None if inputs_key is None else ("result", *inputs_key, spec.name, id(spec.function), repr(options), repr(sorted(chosen.items())))
+        result = memo.get(key) if key is not None else None  # type: ignore[union-attr]
+        if result is None:
+            result = _call(spec, inputs, offered, chosen)
+            result.extra.setdefault("protocol", protocol)
+            if key is not None:
+                memo.put(key, result)  # type: ignore[union-attr]
         results[spec.name] = result
     return results
 

@@ -24,10 +24,13 @@ log = logging.getLogger("safecompress")
 
 @dataclass
 class SessionDefaults:
-    """The running session's recipe and factory (looked up lazily) and the warnings already given."""
+    """The running session's recipe and factory (looked up lazily), the warnings already given, and
+    caches that live as long as the session (by name; e.g. the attack memo of
+    :mod:`safecompress.attacks.memo`)."""
 
     session: "SafetySession"
     warned: set[str] = field(default_factory=set)
+    caches: dict[str, Any] = field(default_factory=dict)
 
     def train_recipe(self) -> Any:
         return self.session.train_recipe()
