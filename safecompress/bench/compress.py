@@ -14,7 +14,14 @@ the same magnitude-pruned masks, on the same data split:
                      final phase (the shipping rule before issue 13), for comparison;
 ``sc-remedies``      SafeCompress as ``compress`` runs it: selection, steering, the best passing judged
                      checkpoint of the whole run ships, and attempts while none passes;
-``plain-dst@d/2``    ablation: plain DST at the next density down (added when not already in the grid).
+``sc-no-selection``  ablation: ``sc-remedies`` with one candidate per update (plain DST's random
+                     regrowth, no probe): the tests steer the remedies but choose no mask, so it says
+                     whether N candidates earn their price;
+``early-stop``       plain DST judged by the performance tests alone (no privacy signal): the judged
+                     checkpoint with the best utility ships, the early stopping a user would try;
+``plain-dst@d/2``    ablation: plain DST at the next density down (added when not already in the grid);
+                     the full plan also runs plain DST at the task's ``sparser`` densities (the "just
+                     go sparser" curve).
 
 Every arm runs through :func:`~safecompress.driver.job.run_attempts` (the loop as ``compress`` runs
 it, from the same baseline): plain DST is the loop with one random-growth candidate, no probe and no
@@ -77,6 +84,19 @@ def no_tests(model: Any, label: str) -> list[Any]:
     return []
 
 
+def performance_tests(session: Any) -> Callable[[Any, str], list[Any]]:
+    """The ``evaluate`` of ``early-stop``: only the suite's performance tests judge the model."""
+    from safecompress.driver.selection import PERFORMANCE_MARK
+
+    def evaluate(model: Any, label: str) -> list[Any]:
+        session.set_model(model, label=label)
+        reports = session.run(select=lambda item: item.cost == "cheap" and item.get_mark(PERFORMANCE_MARK) is not None)
+        model.train()
+        return reports
+
+    return evaluate
+
+
 class AccuracyOnlySelection:
     """Selection hook of the λ = 0 ablation: the candidate with the best in-loop accuracy, ties to the first."""
 
@@ -101,6 +121,10 @@ def arm_settings(arm: str, density: float, seed: int, base: Any, out: Path) -> A
         return replace(base, density=density, seed=seed, out=out, remedies=True, resume=False, ship_from="final-phase", attempts=1)
     if arm == "sc-remedies":
         return replace(base, density=density, seed=seed, out=out, remedies=True, resume=False)
+    if arm == "sc-no-selection":
+        return replace(base, density=density, seed=seed, out=out, candidates=1, probe_steps=0, strategies=("random:0",), vary_prune=False, remedies=True, resume=False)
+    if arm == "early-stop":
+        return replace(base, density=density, seed=seed, out=out, candidates=1, probe_steps=0, strategies=("random:0",), vary_prune=False, remedies=False, resume=False, attempts=1)
     raise ValueError(f"unknown arm {arm!r}")
 
 
@@ -182,12 +206,13 @@ def run_seed(
         log(f"{task.name} seed {seed}: dense  acc {gate['test_accuracy']['value']:.4f}  RMIA {gate['attacks']['rmia']['auc']['value']:.4f}  ({dense_seconds:.0f}s, gate {gate['gate_seconds']:.0f}s)")
 
         grid = [(d, arm) for d in task.densities for arm in task.arms if arm != "dense"]
+        grid += [(d, "plain-dst") for d in task.sparser if d not in task.densities]
         if extra_density is not None:
             grid.append((extra_density, NEXT_DOWN))
         for density, arm in grid:
             with tempfile.TemporaryDirectory(prefix="safecompress-bench-") as tmp:
                 settings = arm_settings(arm, density, seed, base, Path(tmp))
-                evaluate = no_tests if arm in ("plain-dst", "one-shot", NEXT_DOWN) else None
+                evaluate = no_tests if arm in ("plain-dst", "one-shot", NEXT_DOWN) else (performance_tests(session) if arm == "early-stop" else None)
                 plugin = AccuracyOnlySelection() if arm == "accuracy-select" else None
                 if plugin is not None:
                     session.pm.register(plugin, name="bench:accuracy-only-selection")
@@ -351,7 +376,8 @@ def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         runs.add(run)
     tasks: dict[str, TaskSpec] = {}
     for described in (t for part in parts for t in part["tasks"]):
-        task = TaskSpec(**{**described, "densities": tuple(described["densities"]), "seeds": tuple(described["seeds"]), "arms": tuple(described["arms"])})
+        tuples = {key: tuple(described.get(key, ())) for key in ("densities", "sparser", "seeds", "arms")}
+        task = TaskSpec(**{**described, **tuples})
         known = tasks.get(task.name)
         if known is not None and replace(known, seeds=()) != replace(task, seeds=()):
             raise UsageError(f"cannot merge runs whose {task.name} tasks differ (data, recipe, model, densities or arms)")

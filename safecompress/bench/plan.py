@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-ARMS = ("dense", "one-shot", "plain-dst", "accuracy-select", "sc-select", "sc-final-phase", "sc-remedies")
-SAFECOMPRESS_ARMS = ("sc-select", "sc-final-phase", "sc-remedies")
+ARMS = ("dense", "one-shot", "plain-dst", "early-stop", "accuracy-select", "sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies")
+SAFECOMPRESS_ARMS = ("sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies")
 NEXT_DOWN = "plain-dst@next-down"
 
 
@@ -22,6 +22,7 @@ class TaskSpec:
     model: str  # "small_cnn" or "tiny_bert"
     model_options: dict[str, Any] = field(default_factory=dict)
     densities: tuple[float, ...] = (0.1, 0.05)
+    sparser: tuple[float, ...] = ()  # plain DST only, beyond ``densities``: the "just go sparser" curve
     seeds: tuple[int, ...] = (0, 1, 2)
     arms: tuple[str, ...] = ARMS
     note: str = ""
@@ -35,6 +36,7 @@ class TaskSpec:
             "model": self.model,
             "model_options": self.model_options,
             "densities": list(self.densities),
+            "sparser": list(self.sparser),
             "seeds": list(self.seeds),
             "arms": list(self.arms),
             "note": self.note,
@@ -72,6 +74,7 @@ def make_plan(quick: bool = False, seeds: Optional[Sequence[int]] = None, text: 
         recipe={"epochs": 30 if quick else 60, "batch_size": 128, "lr": 1e-3, "optimizer": "adam"},
         model="small_cnn",
         densities=(0.1,) if quick or claim_only else (0.1, 0.05),
+        sparser=() if quick or claim_only else (0.02,),
         seeds=chosen,
     )
     tasks = [fashion]

@@ -119,6 +119,8 @@ ARM_LABELS = {
     "sc-select": "SafeCompress, selection only",
     "sc-final-phase": "SafeCompress, selection + remedies, shipping from the final phase only (one attempt)",
     "sc-remedies": "SafeCompress, selection + remedies, best green from anywhere + attempts",
+    "sc-no-selection": "ablation: steered remedies without selection (one candidate)",
+    "early-stop": "early stopping on the performance tests (no privacy signal)",
     NEXT_DOWN: "ablation: plain DST, next density down",
 }
 

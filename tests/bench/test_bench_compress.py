@@ -33,6 +33,7 @@ def test_full_plan_has_three_seeds_two_densities_and_text_or_a_note(tmp_path: Pa
     plan = bench_plan.make_plan(wordnet_root=tmp_path)  # no WordNet there
     fashion = plan.tasks[0]
     assert fashion.seeds == (0, 1, 2) and fashion.densities == (0.1, 0.05) and fashion.recipe["epochs"] == 60
+    assert fashion.sparser == (0.02,) and bench_plan.make_plan(claim_only=True).tasks[0].sparser == ()  # plain DST only
     assert [t.name for t in plan.tasks] == ["fashion-mnist"] and "text task skipped" in plan.skipped[0]
     (tmp_path / "data.noun").write_text("")
     plan = bench_plan.make_plan(wordnet_root=tmp_path)
@@ -68,6 +69,11 @@ def test_arms_share_budget_schedule_and_start_and_differ_only_where_they_should(
     assert arms["accuracy-select"].lambda_ == 0.0 and not arms["accuracy-select"].remedies and arms["accuracy-select"].candidates == 4
     assert arms["sc-select"].lambda_ == 1.0 and not arms["sc-select"].remedies and arms["sc-select"].probe_steps == 2
     assert arms["sc-remedies"].remedies and arms["sc-remedies"].candidates == 4
+    no_selection = arms["sc-no-selection"]  # steering without selection: plain DST's one mask, the tests steer
+    assert no_selection.remedies and (no_selection.candidates, no_selection.probe_steps, no_selection.strategies) == (1, 0, ("random:0",))
+    assert (no_selection.attempts, no_selection.ship_from) == (arms["sc-remedies"].attempts, arms["sc-remedies"].ship_from)
+    early = arms["early-stop"]  # plain DST's schedule; only the performance tests judge
+    assert not early.remedies and (early.candidates, early.probe_steps, early.strategies, early.attempts) == (1, 0, ("random:0",), 1) and early.ship_from == "anywhere"
     assert bench.arm_settings(bench_plan.NEXT_DOWN, 0.05, 3, base, tmp_path).density == 0.05
     with pytest.raises(ValueError):
         bench.arm_settings("nonsense", 0.1, 0, base, tmp_path)
@@ -215,13 +221,14 @@ def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         model="small_cnn",
         model_options={"width": 4},
         densities=(0.1,),
+        sparser=(0.02,),
         seeds=(0,),
     )
     lines: list[str] = []
     checkpoints: list[int] = []
     results = bench.run_compress_benchmark(bench_plan.BenchPlan((task,), refs=2), device="cpu", rootdir=ROOT, log=lines.append, checkpoint=lambda r: checkpoints.append(len(r["records"])))
     arms = [(r["arm"], r["density"]) for r in results["records"]]
-    assert arms == [("dense", 1.0), *((a, 0.1) for a in bench_plan.ARMS[1:]), (bench_plan.NEXT_DOWN, 0.05)]
+    assert arms == [("dense", 1.0), *((a, 0.1) for a in bench_plan.ARMS[1:]), ("plain-dst", 0.02), (bench_plan.NEXT_DOWN, 0.05)]
     assert checkpoints == list(range(1, len(arms) + 1))
     for r in results["records"]:
         assert 0.0 <= r["attacks"]["rmia"]["auc"]["value"] <= 1.0 and 0.0 <= r["test_accuracy"]["value"] <= 1.0
@@ -230,6 +237,8 @@ def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     by_arm = {r["arm"]: r for r in results["records"]}
     assert by_arm["plain-dst"]["safety_test_share"] < 0.05 and by_arm["sc-select"]["safety_test_share"] > 0.0
     assert by_arm["sc-select"]["diagnostics"]["updates"] >= 1
+    assert all(nodeid.endswith("test_accuracy") for nodeid in by_arm["early-stop"]["shipped"]["margins"])  # no privacy signal
+    assert by_arm["sc-no-selection"]["remedy_weights"]  # the tests steered its remedies
     # the shared-reference gate is run_attacks with the same references, row for row
     from safecompress.attacks import run_attacks
     from safecompress.data import fashion_mnist_embedded
