@@ -19,6 +19,9 @@ the same magnitude-pruned masks, on the same data split:
                      whether N candidates earn their price;
 ``early-stop``       plain DST judged by the performance tests alone (no privacy signal): the judged
                      checkpoint with the best utility ships, the early stopping a user would try;
+``adv-always``       plain DST with adversarial regularisation always on at the shipped base λ (no
+                     tests, no selection): the defence a user would switch on by hand;
+``relaxloss-always`` plain DST trained by RelaxLoss (weight 1, its default α) throughout;
 ``plain-dst@d/2``    ablation: plain DST at the next density down (added when not already in the grid);
                      the full plan also runs plain DST at the task's ``sparser`` densities (the "just
                      go sparser" curve).
@@ -79,6 +82,12 @@ def build_model(task: TaskSpec, data: Any) -> nn.Module:
 
 
 # --- the loop variants ----------------------------------------------------------------------------
+# Always-on defences: remedy weights for the whole run (adversarial regularisation at the base λ the
+# shipped in-loop test starts from; RelaxLoss as its paper trains, the whole loss).
+FIXED_REMEDY_ARMS = {"adv-always": {"adversarial_regularization": 0.1}, "relaxloss-always": {"relaxloss": 1.0}}
+UNTESTED_ARMS = ("plain-dst", "one-shot", NEXT_DOWN, *FIXED_REMEDY_ARMS)
+
+
 def no_tests(model: Any, label: str) -> list[Any]:
     """The ``evaluate`` of the untested arms (plain DST, one-shot): nothing judges the model."""
     return []
@@ -123,6 +132,8 @@ def arm_settings(arm: str, density: float, seed: int, base: Any, out: Path) -> A
         return replace(base, density=density, seed=seed, out=out, remedies=True, resume=False)
     if arm == "sc-no-selection":
         return replace(base, density=density, seed=seed, out=out, candidates=1, probe_steps=0, strategies=("random:0",), vary_prune=False, remedies=True, resume=False)
+    if arm in FIXED_REMEDY_ARMS:
+        return replace(base, density=density, seed=seed, out=out, candidates=1, probe_steps=0, final_checks=0, remedies=False, strategies=("random:0",), vary_prune=False, resume=False, attempts=1)
     if arm == "early-stop":
         return replace(base, density=density, seed=seed, out=out, candidates=1, probe_steps=0, strategies=("random:0",), vary_prune=False, remedies=False, resume=False, attempts=1)
     raise ValueError(f"unknown arm {arm!r}")
@@ -212,13 +223,16 @@ def run_seed(
         for density, arm in grid:
             with tempfile.TemporaryDirectory(prefix="safecompress-bench-") as tmp:
                 settings = arm_settings(arm, density, seed, base, Path(tmp))
-                evaluate = no_tests if arm in ("plain-dst", "one-shot", NEXT_DOWN) else (performance_tests(session) if arm == "early-stop" else None)
+                evaluate = no_tests if arm in UNTESTED_ARMS else (performance_tests(session) if arm == "early-stop" else None)
                 plugin = AccuracyOnlySelection() if arm == "accuracy-select" else None
                 if plugin is not None:
                     session.pm.register(plugin, name="bench:accuracy-only-selection")
                 try:
                     t0 = time.perf_counter()
-                    result, attempts = run_attempts(session, parent, settings, lambda kind, payload: None, data=data, recipe=recipe, remedy_factories=remedies, evaluate=evaluate, baseline=baseline)
+                    fixed = FIXED_REMEDY_ARMS.get(arm)
+                    result, attempts = run_attempts(
+                        session, parent, settings, lambda kind, payload: None, data=data, recipe=recipe, remedy_factories=remedies, evaluate=evaluate, baseline=baseline, fixed_remedies=fixed
+                    )
                     seconds = time.perf_counter() - t0
                 finally:
                     if plugin is not None:
@@ -232,7 +246,7 @@ def run_seed(
                     gate,
                     seconds,
                     Timers(**{k: sum(a["timings"][f"{k}_s"] for a in attempts) for k in ("train", "probe", "tests")}),
-                    summarize_decisions(result.decisions) if arm not in ("plain-dst", "one-shot", NEXT_DOWN) else None,
+                    summarize_decisions(result.decisions) if arm not in UNTESTED_ARMS else None,
                 )
                 record["achieved_density"] = round(float(result.engine.density()), 6)
                 record["settings"] = {k: v for k, v in settings.to_dict().items() if k not in ("out", "device", "resume")}

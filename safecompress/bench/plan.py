@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-ARMS = ("dense", "one-shot", "plain-dst", "early-stop", "accuracy-select", "sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies")
+ARMS = ("dense", "one-shot", "plain-dst", "early-stop", "adv-always", "relaxloss-always", "accuracy-select", "sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies")
 SAFECOMPRESS_ARMS = ("sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies")
 NEXT_DOWN = "plain-dst@next-down"
 

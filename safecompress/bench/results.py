@@ -121,6 +121,8 @@ ARM_LABELS = {
     "sc-remedies": "SafeCompress, selection + remedies, best green from anywhere + attempts",
     "sc-no-selection": "ablation: steered remedies without selection (one candidate)",
     "early-stop": "early stopping on the performance tests (no privacy signal)",
+    "adv-always": "plain DST + adversarial regularisation always on (λ = 0.1)",
+    "relaxloss-always": "plain DST + RelaxLoss always on",
     NEXT_DOWN: "ablation: plain DST, next density down",
 }
 

@@ -119,7 +119,8 @@ class CompressionLoop:
     """One run of test-driven dynamic sparse training on ``model`` (a copy of the dense parent).
 
     ``evaluate`` judges a model (default: the session's cheap tests; the benchmark's untested arms
-    pass one that returns no reports); ``on_event(kind, payload)`` observes steps, updates and checks.
+    pass one that returns no reports); ``on_event(kind, payload)`` observes steps, updates and checks;
+    ``fixed_remedies`` (name → weight) switches remedies on for the whole run, unsteered.
     """
 
     def __init__(
@@ -139,6 +140,7 @@ class CompressionLoop:
         shipping: Optional[ShippingRecord] = None,
         earlier_attempts: Optional[list[dict[str, Any]]] = None,
         resume: Optional[bool] = None,
+        fixed_remedies: Optional[dict[str, float]] = None,
     ) -> None:
         self.session = session
         self.baseline_reports = list(baseline or [])  # the cheap tests on the dense parent, before training
@@ -172,6 +174,8 @@ class CompressionLoop:
             stall_gain=settings.stall_gain,
             plan=plan,
         )
+        if fixed_remedies:  # always on at these weights, steered by nothing (the benchmark's defence baselines)
+            self.steering.fix(fixed_remedies)
         self.shipping = shipping or ShippingRecord(self._select)
         self.state = TrainState()
         self.timers = Timers()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
@@ -304,6 +305,18 @@ class Steering:
                 remedy = self.remedy(name)
                 bases[name] = (remedy.base_weight, remedy.max_weight)
         return self.controller.observe(reports, bases, step, next_step, baseline)
+
+    def fix(self, weights: dict[str, float]) -> None:
+        """Remedies always on at fixed ``weights`` (their default options), never steered: a defence
+        switched on by hand, as the benchmark's always-on baselines do."""
+        self.enabled = False
+        for name, weight in weights.items():
+            if name not in self.factories:
+                raise UsageError(f"unknown remedy {name!r}; known: {', '.join(sorted(self.factories))}")
+            if not (math.isfinite(weight) and weight > 0):
+                raise UsageError(f"a fixed remedy weight must be a positive number, got {name}={weight!r}")
+            self.remedy(name)
+            self.controller.states[name] = RemedyState(weight=float(weight), base=float(weight), cap=float(weight))
 
     def learned_plan(self) -> SteeringPlan:
         return self.controller.learned_plan()

@@ -72,6 +72,10 @@ def test_arms_share_budget_schedule_and_start_and_differ_only_where_they_should(
     no_selection = arms["sc-no-selection"]  # steering without selection: plain DST's one mask, the tests steer
     assert no_selection.remedies and (no_selection.candidates, no_selection.probe_steps, no_selection.strategies) == (1, 0, ("random:0",))
     assert (no_selection.attempts, no_selection.ship_from) == (arms["sc-remedies"].attempts, arms["sc-remedies"].ship_from)
+    for arm in bench.FIXED_REMEDY_ARMS:  # plain DST's schedule, untested; the remedy is fixed by the loop's fixed_remedies
+        fixed = arms[arm]
+        assert (fixed.candidates, fixed.probe_steps, fixed.final_checks, fixed.remedies, fixed.attempts, fixed.updates) == (1, 0, 0, False, 1, 8)
+    assert bench.FIXED_REMEDY_ARMS["adv-always"] == {"adversarial_regularization": 0.1}
     early = arms["early-stop"]  # plain DST's schedule; only the performance tests judge
     assert not early.remedies and (early.candidates, early.probe_steps, early.strategies, early.attempts) == (1, 0, ("random:0",), 1) and early.ship_from == "anywhere"
     assert bench.arm_settings(bench_plan.NEXT_DOWN, 0.05, 3, base, tmp_path).density == 0.05
@@ -239,6 +243,8 @@ def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert by_arm["sc-select"]["diagnostics"]["updates"] >= 1
     assert all(nodeid.endswith("test_accuracy") for nodeid in by_arm["early-stop"]["shipped"]["margins"])  # no privacy signal
     assert by_arm["sc-no-selection"]["remedy_weights"]  # the tests steered its remedies
+    assert by_arm["adv-always"]["remedy_weights"] == {"adversarial_regularization": 0.1} and by_arm["relaxloss-always"]["remedy_weights"] == {"relaxloss": 1.0}
+    assert by_arm["adv-always"]["safety_test_share"] < 0.05  # nothing judged it in the loop
     # the shared-reference gate is run_attacks with the same references, row for row
     from safecompress.attacks import run_attacks
     from safecompress.data import fashion_mnist_embedded

@@ -112,3 +112,27 @@ def test_a_stale_bracket_is_dropped_so_the_weight_can_grow_again() -> None:
     # 0.25, 0.5, guard red at 0.5 → 0.25, then bisecting below 0.5 while the bound is fresh, doubling again once it is stale
     assert weights[:3] == [0.25, 0.5, 0.25]
     assert all(w < 0.5 for w in weights[3:6]) and weights[-1] > 0.5
+
+
+def test_fixed_remedies_stay_on_at_their_weight_whatever_the_tests_say() -> None:
+    """The benchmark's always-on defences. Mutation caught: a fixed weight that red or green reports move."""
+    import torch
+
+    from safecompress.driver.steering import Steering
+    from safecompress.errors import UsageError
+    from safecompress.remedies import BUILTIN_REMEDIES, RemedyContext
+
+    def context(options: dict) -> RemedyContext:
+        return RemedyContext(num_classes=2, device=torch.device("cpu"), reference=None, seed=0, options=options)
+
+    steering = Steering(dict(BUILTIN_REMEDIES), context)
+    steering.fix({"relaxloss": 1.0})
+    red = TestReport("t.py::test_rmia", "failed", remedy="relaxloss", checks=[Check("rmia_auc", 0.7, "<=", 0.6, False, -0.1)])
+    for step in (0, 10, 20):
+        assert steering.steer([red], step, step + 10) == {}
+        assert steering.weights() == {"relaxloss": 1.0}
+    logits, labels = torch.randn(8, 2), torch.randint(0, 2, (8,))
+    assert torch.isfinite(steering.add_losses(torch.tensor(0.0), None, None, logits, labels))
+    for bad in ({"no_such_remedy": 1.0}, {"relaxloss": 0.0}, {"relaxloss": float("nan")}):
+        with pytest.raises(UsageError):
+            Steering(dict(BUILTIN_REMEDIES), context).fix(bad)
