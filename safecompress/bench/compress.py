@@ -338,7 +338,8 @@ def _assemble(plan: BenchPlan, records: list[dict[str, Any]], project_ini: dict[
 
     claim_task = next((t for t in plan.tasks if t.name == CLAIM_TASK), None)
     next_down = next_density_down(CLAIM_DENSITY, claim_task.densities) if claim_task else CLAIM_DENSITY / 2
-    claims = [check_claim(records, arm, next_down=next_down) for arm in SAFECOMPRESS_ARMS] if claim_task else []
+    measured = {r["arm"] for r in records}  # a merge of runs made before an arm existed has no claim for it
+    claims = [check_claim(records, arm, next_down=next_down) for arm in SAFECOMPRESS_ARMS if arm in measured] if claim_task else []
     return {
         "benchmark": "compress",
         "quick": plan.quick,

@@ -275,6 +275,7 @@ def test_merged_runs_equal_one_run_over_all_seeds() -> None:
     assert merged["summary"] == whole["summary"] and merged["claims"] == whole["claims"]
     assert merged["tasks"][0]["seeds"] == [0, 1, 2] and merged["total_seconds"] == 600.0
     assert [p["command"] for p in merged["merged_from"]] == ["run a", "run b"]
+    assert [c["arm"] for c in merged["claims"]] == ["sc-select", "sc-remedies"]  # arms the records lack (sc-no-selection, sc-final-phase) get no claim
 
 
 def test_merge_refuses_overlapping_seeds_and_different_settings() -> None:
