@@ -26,7 +26,8 @@ def test_quick_plan_is_one_seed_one_density_fashion_only() -> None:
     assert [t.name for t in plan.tasks] == ["fashion-mnist"]
     task = plan.tasks[0]
     assert task.seeds == (0,) and task.densities == (0.1,) and plan.refs >= 4
-    assert task.data_options["members"] == 1000 and set(bench_plan.ARMS) <= set(task.arms)
+    assert task.data_options["members"] == 1000 and task.arms == bench_plan.QUICK_ARMS and set(task.arms) <= set(bench_plan.ARMS)
+    assert set(bench_plan.make_plan().tasks[0].arms) == set(bench_plan.ARMS)
 
 
 def test_full_plan_has_three_seeds_two_densities_and_text_or_a_note(tmp_path: Path) -> None:
