@@ -101,15 +101,20 @@ def make_attack_inputs(
     """
     device = resolve_device(device)
     model.to(device)
-    memo, key = _session_memo(), None
-    if memo is not None and gradient_layer is None:
-        arguments = (str(device), batch_size, seed, calibration_fraction, refs, online, repr(recipe), str(cache_dir), gradients)
-        key = ("inputs", *_work_key(model, splits), *arguments)
-        cached = memo.get(key)
+    memo = _session_memo() if gradient_layer is None else None
+    work = _work_key(model, splits) if memo is not None else ()
+    return _memoised_inputs(memo, work, model, splits, device, batch_size, seed, calibration_fraction, refs, online, recipe, cache_dir, gradients, gradient_layer)
+
+
+def _memoised_inputs(memo: Optional[AttackMemo], work: tuple[str, ...], model: nn.Module, splits: DataSplits, device: torch.device, *arguments: Any) -> AttackInputs:
+    """The inputs from ``memo`` under ``work`` (:func:`_work_key`) and ``arguments``, computed and kept on a miss."""
+    key = None if memo is None else ("inputs", *work, str(device), *(repr(a) for a in arguments))
+    if key is not None:
+        cached = memo.get(key)  # type: ignore[union-attr]
         if cached is not None:
             model.eval()  # as a computed call leaves it
             return cached
-    inputs = _attack_inputs(model, splits, device, batch_size, seed, calibration_fraction, refs, online, recipe, cache_dir, gradients, gradient_layer)
+    inputs = _attack_inputs(model, splits, device, *arguments)
     if key is not None:
         memo.put(key, inputs)  # type: ignore[union-attr]
     return inputs
@@ -223,23 +228,13 @@ def run_attacks(
     needs = frozenset().union(*(s.needs for s in specs))
     k = (refs if refs is not None else DEFAULT_REFERENCES) if REFERENCES in needs else (refs or 0)
     device = resolve_device(device)
-    inputs = make_attack_inputs(
-        model,
-        splits,
-        device=device,
-        batch_size=batch_size,
-        seed=seed,
-        calibration_fraction=calibration_fraction,
-        refs=k,
-        online=online,
-        recipe=recipe,
-        cache_dir=cache_dir,
-        gradients=GRADIENTS in needs,
-    )
+    model.to(device)
+    memo = _session_memo()
+    work = _work_key(model, splits) if memo is not None else ()  # computed once, for the inputs and every result
+    inputs = _memoised_inputs(memo, work, model, splits, device, batch_size, seed, calibration_fraction, k, online, recipe, cache_dir, GRADIENTS in needs, None)
     offered = {"seed": seed, "device": device, "options": options}
     protocol = {"seed": seed, "calibration_fraction": calibration_fraction, "references": k, "online_references": online, "device": str(device)}
-    memo = _session_memo()
-    inputs_key = (*_work_key(model, splits), repr(protocol), repr(recipe), str(cache_dir), batch_size) if memo is not None else None
+    inputs_key = (*work, repr(protocol), repr(recipe), str(cache_dir), batch_size) if memo is not None else None
     results = {}
     for spec in specs:
         chosen = dict((attack_options or {}).get(spec.name, {}))

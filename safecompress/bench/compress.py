@@ -88,22 +88,16 @@ FIXED_REMEDY_ARMS = {"adv-always": {"adversarial_regularization": 0.1}, "relaxlo
 UNTESTED_ARMS = ("plain-dst", "one-shot", NEXT_DOWN, *FIXED_REMEDY_ARMS)
 
 
+def performance_only(item: Any) -> bool:
+    """The tests that judge ``early-stop``: the suite's performance tests alone (no privacy signal)."""
+    from safecompress.driver.selection import PERFORMANCE_MARK
+
+    return item.get_mark(PERFORMANCE_MARK) is not None
+
+
 def no_tests(model: Any, label: str) -> list[Any]:
     """The ``evaluate`` of the untested arms (plain DST, one-shot): nothing judges the model."""
     return []
-
-
-def performance_tests(session: Any) -> Callable[[Any, str], list[Any]]:
-    """The ``evaluate`` of ``early-stop``: only the suite's performance tests judge the model."""
-    from safecompress.driver.selection import PERFORMANCE_MARK
-
-    def evaluate(model: Any, label: str) -> list[Any]:
-        session.set_model(model, label=label)
-        reports = session.run(select=lambda item: item.cost == "cheap" and item.get_mark(PERFORMANCE_MARK) is not None)
-        model.train()
-        return reports
-
-    return evaluate
 
 
 class AccuracyOnlySelection:
@@ -118,24 +112,26 @@ class AccuracyOnlySelection:
 
 def arm_settings(arm: str, density: float, seed: int, base: Any, out: Path) -> Any:
     """CompressSettings of one arm: the project's compress settings with what the arm changes."""
+    run = replace(base, density=density, seed=seed, out=out, resume=False)
+    one_mask = dict(candidates=1, probe_steps=0, strategies=("random:0",), vary_prune=False)  # plain DST's topology: no selection
     if arm in ("plain-dst", NEXT_DOWN):
-        return replace(base, density=density, seed=seed, out=out, candidates=1, probe_steps=0, final_checks=0, remedies=False, strategies=("random:0",), vary_prune=False, resume=False)
+        return replace(run, **one_mask, final_checks=0, remedies=False)
     if arm == "one-shot":
-        return replace(base, density=density, seed=seed, out=out, updates=0, candidates=1, probe_steps=0, final_checks=0, remedies=False, strategies=("random:0",), resume=False)
+        return replace(run, updates=0, candidates=1, probe_steps=0, final_checks=0, remedies=False, strategies=("random:0",))
     if arm == "accuracy-select":
-        return replace(base, density=density, seed=seed, out=out, lambda_=0.0, remedies=False, resume=False)
+        return replace(run, lambda_=0.0, remedies=False)
     if arm == "sc-select":
-        return replace(base, density=density, seed=seed, out=out, remedies=False, resume=False)
+        return replace(run, remedies=False)
     if arm == "sc-final-phase":
-        return replace(base, density=density, seed=seed, out=out, remedies=True, resume=False, ship_from="final-phase", attempts=1)
+        return replace(run, remedies=True, ship_from="final-phase", attempts=1)
     if arm == "sc-remedies":
-        return replace(base, density=density, seed=seed, out=out, remedies=True, resume=False)
+        return replace(run, remedies=True)
     if arm == "sc-no-selection":
-        return replace(base, density=density, seed=seed, out=out, candidates=1, probe_steps=0, strategies=("random:0",), vary_prune=False, remedies=True, resume=False)
+        return replace(run, **one_mask, remedies=True)
     if arm in FIXED_REMEDY_ARMS:
-        return replace(base, density=density, seed=seed, out=out, candidates=1, probe_steps=0, final_checks=0, remedies=False, strategies=("random:0",), vary_prune=False, resume=False, attempts=1)
+        return replace(run, **one_mask, final_checks=0, remedies=False, attempts=1)
     if arm == "early-stop":
-        return replace(base, density=density, seed=seed, out=out, candidates=1, probe_steps=0, strategies=("random:0",), vary_prune=False, remedies=False, resume=False, attempts=1)
+        return replace(run, **one_mask, remedies=False, attempts=1)
     raise ValueError(f"unknown arm {arm!r}")
 
 
@@ -171,7 +167,7 @@ def run_seed(
 ) -> None:
     """Every arm of ``task`` at every density for one seed; each finished arm goes to ``on_record``."""
     from safecompress.driver.job import run_attempts
-    from safecompress.driver.loop import Timers
+    from safecompress.driver.loop import Timers, cheap_tests
     from safecompress.driver.settings import CompressSettings
     from safecompress.plugins import collect_registry
     from safecompress.training import fit, seeded
@@ -223,7 +219,7 @@ def run_seed(
         for density, arm in grid:
             with tempfile.TemporaryDirectory(prefix="safecompress-bench-") as tmp:
                 settings = arm_settings(arm, density, seed, base, Path(tmp))
-                evaluate = no_tests if arm in UNTESTED_ARMS else (performance_tests(session) if arm == "early-stop" else None)
+                evaluate = no_tests if arm in UNTESTED_ARMS else (cheap_tests(session, performance_only) if arm == "early-stop" else None)
                 plugin = AccuracyOnlySelection() if arm == "accuracy-select" else None
                 if plugin is not None:
                     session.pm.register(plugin, name="bench:accuracy-only-selection")

@@ -78,7 +78,7 @@ def compress(session: Any, model_path: Path, settings: Any, console: Console, qu
     from safecompress.commands.progress import CompressProgress
     from safecompress.driver.job import run_compress
 
-    with CompressProgress(console, quiet, settings.updates) as progress:
+    with CompressProgress(console, quiet) as progress:
         result = run_compress(session, model_path, settings, observer=progress.event, arch=arch, arch_kwargs=arch_kwargs)
     show_summary(console, result.report)
     return result.exitstatus

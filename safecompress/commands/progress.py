@@ -11,10 +11,9 @@ from rich.text import Text
 
 
 class CompressProgress:
-    def __init__(self, console: Console, quiet: bool, total_updates: int) -> None:
+    def __init__(self, console: Console, quiet: bool) -> None:
         self.console = console
         self.quiet = quiet
-        self.total_updates = total_updates
         self.step = (0, 1)
         self.epoch = (0, 0)
         self.last_update: Optional[dict[str, Any]] = None
@@ -62,7 +61,7 @@ class CompressProgress:
         tests = " ".join(f"{nodeid.split('::')[-1]}:{'red' if outcome in ('failed', 'error') else 'green'}" for nodeid, outcome in judged["outcomes"].items())
         weights = ", ".join(f"{k}={v:g}" for k, v in decision["remedy_weights"].items()) or "none"
         return (
-            f"update {decision['update']}/{decision.get('updates', self.total_updates)} step {decision['step']}: judged utility {judged['utility']:.4f}, risk {judged['risk']:+.4f} "
+            f"update {decision['update']}/{decision['updates']} step {decision['step']}: judged utility {judged['utility']:.4f}, risk {judged['risk']:+.4f} "
             f"| {tests} | remedies: {weights} | new mask {decision['winner']}"
         )
 
@@ -77,7 +76,7 @@ class CompressProgress:
         if self.last_update is not None:
             decision = self.last_update
             winner = next(c for c in decision["candidates"] if c["name"] == decision["winner"])
-            table.add_row("update", f"{decision['update']}/{decision.get('updates', self.total_updates)}: {decision['winner']} — {decision['why']}")
+            table.add_row("update", f"{decision['update']}/{decision['updates']}: {decision['winner']} — {decision['why']}")
             table.add_row("utility / risk", f"{winner['utility']:.4f} / {winner['risk']:+.4f}")
             tests = Text()
             for nodeid, outcome in winner["outcomes"].items():

@@ -103,12 +103,13 @@ class LoopResult:
         return None if self.shipped is None else self.shipped.step
 
 
-def cheap_tests(session: SafetySession) -> Evaluate:
-    """The default ``evaluate``: the session's cheap tests on ``model``, which then trains on."""
+def cheap_tests(session: SafetySession, only: Optional[Callable[[Any], bool]] = None) -> Evaluate:
+    """The default ``evaluate``: the session's cheap tests (those ``only`` keeps) on ``model``, which
+    then trains on."""
 
     def evaluate(model: nn.Module, label: str) -> list[TestReport]:
         session.set_model(model, label=label)
-        reports = session.run(select=lambda item: item.cost == "cheap")
+        reports = session.run(select=lambda item: item.cost == "cheap" and (only is None or only(item)))
         model.train()
         return reports
 
