@@ -22,6 +22,10 @@ the same magnitude-pruned masks, on the same data split:
 ``adv-always``       plain DST with adversarial regularisation always on at the shipped base λ (no
                      tests, no selection): the defence a user would switch on by hand;
 ``relaxloss-always`` plain DST trained by RelaxLoss (weight 1, its default α) throughout;
+``dp-sgd-eps8``, ``dp-sgd-eps1``  DP-SGD through Opacus at ε = 8 and ε = 1 (δ = 1/n, RDP accountant)
+                     on the parent's magnitude masks, fixed, from the parent's initialisation (the
+                     weights are trained privately; the masks are cut from the parent): the recipe's
+                     optimizer, epochs and expected batch size, per-sample clipping at norm 1;
 ``plain-dst@d/2``    ablation: plain DST at the next density down (added when not already in the grid);
                      the full plan also runs plain DST at the task's ``sparser`` densities (the "just
                      go sparser" curve).
@@ -55,7 +59,7 @@ import torch
 from torch import nn
 
 from safecompress.bench.gate import GATE_ATTACKS, gate_metrics, gate_references, summarize_decisions
-from safecompress.bench.plan import NEXT_DOWN, SAFECOMPRESS_ARMS, BenchPlan, TaskSpec, next_density_down
+from safecompress.bench.plan import DP_ARMS, NEXT_DOWN, SAFECOMPRESS_ARMS, BenchPlan, TaskSpec, next_density_down
 from safecompress.bench.results import CLAIM_DENSITY, CLAIM_TASK, check_claim, summarize
 from safecompress.hookspecs import hookimpl
 
@@ -85,7 +89,7 @@ def build_model(task: TaskSpec, data: Any) -> nn.Module:
 # Always-on defences: remedy weights for the whole run (adversarial regularisation at the base λ the
 # shipped in-loop test starts from; RelaxLoss as its paper trains, the whole loss).
 FIXED_REMEDY_ARMS = {"adv-always": {"adversarial_regularization": 0.1}, "relaxloss-always": {"relaxloss": 1.0}}
-UNTESTED_ARMS = ("plain-dst", "one-shot", NEXT_DOWN, *FIXED_REMEDY_ARMS)
+UNTESTED_ARMS = ("plain-dst", "one-shot", NEXT_DOWN, *FIXED_REMEDY_ARMS, *DP_ARMS)
 
 
 def performance_only(item: Any) -> bool:
@@ -132,6 +136,8 @@ def arm_settings(arm: str, density: float, seed: int, base: Any, out: Path) -> A
         return replace(run, **one_mask, final_checks=0, remedies=False, attempts=1)
     if arm == "early-stop":
         return replace(run, **one_mask, remedies=False, attempts=1)
+    if arm in DP_ARMS:
+        return replace(run, **one_mask, updates=0, final_checks=0, remedies=False, attempts=1)
     raise ValueError(f"unknown arm {arm!r}")
 
 
@@ -217,6 +223,9 @@ def run_seed(
         if extra_density is not None:
             grid.append((extra_density, NEXT_DOWN))
         for density, arm in grid:
+            if arm in DP_ARMS:
+                on_record(private_arm(task, seed, density, arm, parent, data, recipe, base, references, session.device, log))
+                continue
             with tempfile.TemporaryDirectory(prefix="safecompress-bench-") as tmp:
                 settings = arm_settings(arm, density, seed, base, Path(tmp))
                 evaluate = no_tests if arm in UNTESTED_ARMS else (cheap_tests(session, performance_only) if arm == "early-stop" else None)
@@ -261,6 +270,48 @@ def run_seed(
                 )
     finally:
         session.close()
+
+
+def parent_masks(parent: nn.Module, settings: Any) -> dict[str, torch.Tensor]:
+    """The masks every arm starts from: the parent pruned by the run's distribution and init rule."""
+    from safecompress.sparse.engine import SparseEngine
+
+    engine = SparseEngine(
+        copy.deepcopy(parent),
+        None,
+        settings.density,
+        distribution=settings.distribution,
+        init=settings.init,
+        seed=settings.seed,
+        include=settings.include_patterns,
+        exclude=settings.exclude,
+        embeddings=settings.embeddings,
+    )
+    return {name: mask.clone() for name, mask in engine.masks.items()}
+
+
+def private_arm(task: TaskSpec, seed: int, density: float, arm: str, parent: nn.Module, data: Any, recipe: Any, base: Any, references: Any, device: Any, log: Log) -> dict[str, Any]:
+    """One DP-SGD arm: the parent's masks, the parent's initial weights, trained privately at ε."""
+    from safecompress.dpsgd import PrivacyBudget, fit_private
+    from safecompress.training import seeded
+
+    settings = arm_settings(arm, density, seed, base, Path(tempfile.gettempdir()))
+    started = time.perf_counter()
+    masks = parent_masks(parent, settings)
+    with seeded(seed, torch.device("cpu")):
+        model = build_model(task, data)  # the parent's own initialisation: the parent was built by the same call
+    spent = fit_private(model, data.members, recipe, PrivacyBudget(DP_ARMS[arm]), masks=masks, seed=seed, device=device)
+    seconds = time.perf_counter() - started
+    gate = gate_metrics(model, data, references, seed, device)
+    record = _record(task, seed, density, arm, gate, seconds, None, None)
+    live = sum(int(p.count_nonzero()) for name, p in model.named_parameters() if name in masks)
+    record["achieved_density"] = round(live / sum(masks[name].numel() for name in masks), 6)
+    record["privacy"] = spent.to_dict()
+    log(
+        f"{task.name} seed {seed}: d={density:g} {arm:<19} acc {gate['test_accuracy']['value']:.4f}  RMIA {gate['attacks']['rmia']['auc']['value']:.4f}  "
+        f"loss {gate['attacks']['loss']['auc']['value']:.4f}  (ε {spent.epsilon:.2f} at δ {spent.delta:.1e}, noise σ {spent.noise_multiplier:.2f}; {seconds:.0f}s)"
+    )
+    return record
 
 
 def _record(task: TaskSpec, seed: int, density: float, arm: str, gate: dict[str, Any], seconds: float, timers: Any, extra: Optional[dict[str, Any]]) -> dict[str, Any]:

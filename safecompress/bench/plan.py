@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-ARMS = ("dense", "one-shot", "plain-dst", "early-stop", "adv-always", "relaxloss-always", "accuracy-select", "sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies")
+# DP-SGD (Opacus) on the parent's masks at each privacy budget ε (δ = 1/n): arm name -> ε.
+DP_ARMS = {"dp-sgd-eps8": 8.0, "dp-sgd-eps1": 1.0}
+ARMS = ("dense", "one-shot", "plain-dst", "early-stop", "adv-always", "relaxloss-always", *DP_ARMS, "accuracy-select", "sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies")
 # ``--quick`` (under 10 minutes on 2 cores): the frontier's cheap defences and compress's own configuration.
-QUICK_ARMS = ("dense", "plain-dst", "early-stop", "adv-always", "relaxloss-always", "sc-remedies")
+QUICK_ARMS = ("dense", "plain-dst", "early-stop", "adv-always", "relaxloss-always", "dp-sgd-eps8", "sc-remedies")
 SAFECOMPRESS_ARMS = ("sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies")
 NEXT_DOWN = "plain-dst@next-down"
 

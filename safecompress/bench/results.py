@@ -123,6 +123,8 @@ ARM_LABELS = {
     "early-stop": "early stopping on the performance tests (no privacy signal)",
     "adv-always": "plain DST + adversarial regularisation always on (λ = 0.1)",
     "relaxloss-always": "plain DST + RelaxLoss always on",
+    "dp-sgd-eps8": "DP-SGD (Opacus), ε = 8, fixed parent masks",
+    "dp-sgd-eps1": "DP-SGD (Opacus), ε = 1, fixed parent masks",
     NEXT_DOWN: "ablation: plain DST, next density down",
 }
 

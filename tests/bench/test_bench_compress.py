@@ -246,6 +246,9 @@ def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert by_arm["sc-no-selection"]["remedy_weights"]  # the tests steered its remedies
     assert by_arm["adv-always"]["remedy_weights"] == {"adversarial_regularization": 0.1} and by_arm["relaxloss-always"]["remedy_weights"] == {"relaxloss": 1.0}
     assert by_arm["adv-always"]["safety_test_share"] < 0.05  # nothing judged it in the loop
+    for arm, epsilon in bench_plan.DP_ARMS.items():  # Opacus's accountant spent what the arm was given
+        assert by_arm[arm]["privacy"]["epsilon"] == pytest.approx(epsilon, rel=0.02) and by_arm[arm]["privacy"]["delta"] == pytest.approx(1 / 64)
+    assert by_arm["dp-sgd-eps1"]["privacy"]["noise_multiplier"] > by_arm["dp-sgd-eps8"]["privacy"]["noise_multiplier"]
     # the shared-reference gate is run_attacks with the same references, row for row
     from safecompress.attacks import run_attacks
     from safecompress.data import fashion_mnist_embedded
