@@ -58,6 +58,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 from torch import nn
 
+from safecompress.bench.frontier import check_frontier_claim, frontier_points
 from safecompress.bench.gate import GATE_ATTACKS, gate_metrics, gate_references, summarize_decisions
 from safecompress.bench.plan import DP_ARMS, NEXT_DOWN, SAFECOMPRESS_ARMS, BenchPlan, TaskSpec, next_density_down
 from safecompress.bench.results import CLAIM_DENSITY, CLAIM_TASK, check_claim, summarize
@@ -387,6 +388,7 @@ def _assemble(plan: BenchPlan, records: list[dict[str, Any]], project_ini: dict[
     next_down = next_density_down(CLAIM_DENSITY, claim_task.densities) if claim_task else CLAIM_DENSITY / 2
     measured = {r["arm"] for r in records}  # a merge of runs made before an arm existed has no claim for it
     claims = [check_claim(records, arm, next_down=next_down) for arm in SAFECOMPRESS_ARMS if arm in measured] if claim_task else []
+    frontier = {"points": frontier_points(records), "claim": check_frontier_claim(records)} if claim_task else None
     return {
         "benchmark": "compress",
         "quick": plan.quick,
@@ -413,6 +415,7 @@ def _assemble(plan: BenchPlan, records: list[dict[str, Any]], project_ini: dict[
         "records": records,
         "summary": summarize(records),
         "claims": claims,
+        "frontier": frontier,
     }
 
 

@@ -183,4 +183,23 @@ def render_markdown(results: dict[str, Any], command: str = "safecompress bench 
                 stat = ": " + ", ".join(parts)
             lines.append(f"- {mark} — {c['rule']}{stat}")
         lines.append("")
+    claim = (results.get("frontier") or {}).get("claim")
+    if claim and claim.get("conditions"):
+        verdict = "**holds**" if claim["holds"] else "**does not hold**"
+        lines += [f"Frontier claim for {ARM_LABELS[claim['arm']]} at d = {claim['density']:g} (seeds {', '.join(map(str, claim['seeds']))}): {verdict}", ""]
+        for c in claim["conditions"].values():
+            mark = "yes" if c["holds"] else "NO"
+            detail = {k: v for k, v in c.items() if k not in ("rule", "holds")}
+            lines.append(f"- {mark} — {c['rule']}: " + ", ".join(f"{k} {_short(v)}" for k, v in detail.items()))
+        lines.append("")
     return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k} {_short(v)}" for k, v in value.items()) + ")"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    return "–" if value is None else str(value)

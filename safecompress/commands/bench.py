@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=("sparse", "attacks", "compress"), help="which benchmark")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the raw results as JSON (compress: rewritten after every run)")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the README table as Markdown")
+    parser.add_argument("--frontier", type=Path, metavar="FILE.svg", help="compress: draw the privacy–utility frontier as SVG (and as PNG beside it when matplotlib is installed)")
     parser.add_argument("--quick", action="store_true", help="a shorter run (sparse, attacks: about a minute; compress: under 10 minutes on 2 CPU cores)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--repeats", type=whole_number(1), default=5, help="runs per measurement; the median is reported")
@@ -56,7 +57,8 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
     from safecompress.fsutil import require_writable_file
     from safecompress.inference import resolve_device
 
-    for option, path in (("--json", args.json), ("--markdown", args.markdown)):
+    frontier = getattr(args, "frontier", None)
+    for option, path in (("--json", args.json), ("--markdown", args.markdown), ("--frontier", frontier)):
         if path is not None:  # a benchmark runs for up to an hour: find a bad target now
             require_writable_file(path, option)
 
@@ -107,4 +109,18 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         atomic_write_text(args.json, json.dumps(json_safe(results), indent=2, default=str) + "\n")
     if args.markdown:
         atomic_write_text(args.markdown, markdown)
+    if frontier is not None and args.what == "compress" and results.get("frontier"):
+        draw_frontier(results, frontier, console)
     return 0
+
+
+def draw_frontier(results: dict[str, Any], path: Path, console: Console) -> None:
+    """The SVG always; the PNG beside it when matplotlib is there (else one line saying so)."""
+    from safecompress.bench.frontier import frontier_svg, plot_frontier_png
+
+    points = results["frontier"]["points"]
+    atomic_write_text(path, frontier_svg(points))
+    try:
+        plot_frontier_png(points, path.with_suffix(".png"))
+    except ImportError as error:
+        console.print(f"frontier PNG skipped: {error}", highlight=False, markup=False)
