@@ -61,7 +61,7 @@ from torch import nn
 from safecompress.bench.frontier import check_frontier_claim, frontier_points
 from safecompress.bench.gate import GATE_ATTACKS, gate_metrics, gate_references, summarize_decisions
 from safecompress.bench.plan import DP_ARMS, NEXT_DOWN, SAFECOMPRESS_ARMS, BenchPlan, TaskSpec, next_density_down
-from safecompress.bench.results import CLAIM_DENSITY, CLAIM_TASK, check_claim, summarize
+from safecompress.bench.results import CLAIM_DENSITY, CLAIM_TASK, check_claim, cost_ratios, summarize
 from safecompress.hookspecs import hookimpl
 
 Log = Callable[[str], None]
@@ -416,6 +416,7 @@ def _assemble(plan: BenchPlan, records: list[dict[str, Any]], project_ini: dict[
         "summary": summarize(records),
         "claims": claims,
         "frontier": frontier,
+        "cost_ratios": cost_ratios(records, [arm for arm in SAFECOMPRESS_ARMS if arm in measured]) if claim_task else {},
     }
 
 

@@ -69,6 +69,21 @@ def paired(records: Sequence[dict[str, Any]], task: str, density_a: float, arm_a
     return {**mean_se([a[s] - b[s] for s in seeds]), "seeds": seeds}
 
 
+COST_RATIO_LIMIT = 1.5  # SafeCompress's wall time over plain DST's, measured in the same run
+
+
+def cost_ratios(records: Sequence[dict[str, Any]], arms: Sequence[str], task: str = CLAIM_TASK, density: float = CLAIM_DENSITY) -> dict[str, Any]:
+    """Per arm, mean ± SE over seeds of its wall time ÷ plain DST's (same seed, same run)."""
+    plain = {r["seed"]: r["seconds"] for r in records if r["task"] == task and r["arm"] == "plain-dst" and math.isclose(r["density"], density)}
+    out = {}
+    for arm in arms:
+        ratios = [r["seconds"] / plain[r["seed"]] for r in records if r["task"] == task and r["arm"] == arm and math.isclose(r["density"], density) and plain.get(r["seed"], 0) > 0]
+        if ratios:
+            stat = mean_se(ratios)
+            out[arm] = {**stat, "limit": COST_RATIO_LIMIT, "holds": stat["mean"] <= COST_RATIO_LIMIT}
+    return out
+
+
 def check_claim(records: Sequence[dict[str, Any]], arm: str, task: str = CLAIM_TASK, density: float = CLAIM_DENSITY, next_down: Optional[float] = None) -> dict[str, Any]:
     """The issue's acceptance claim for one SafeCompress arm, condition by condition, with the numbers."""
     next_down = next_down if next_down is not None else round(density / 2, 6)
@@ -183,6 +198,10 @@ def render_markdown(results: dict[str, Any], command: str = "safecompress bench 
                 stat = ": " + ", ".join(parts)
             lines.append(f"- {mark} — {c['rule']}{stat}")
         lines.append("")
+    for arm, ratio in (results.get("cost_ratios") or {}).items():
+        se = f" ± {ratio['se']:.2f}" if ratio.get("se") is not None else ""
+        verdict = "within" if ratio["holds"] else "over"
+        lines += [f"Cost: {ARM_LABELS.get(arm, arm)} took {ratio['mean']:.2f}×{se} plain DST's wall time ({verdict} the {ratio['limit']:g}× limit; n = {ratio['n']})", ""]
     claim = (results.get("frontier") or {}).get("claim")
     if claim and claim.get("conditions"):
         verdict = "**holds**" if claim["holds"] else "**does not hold**"

@@ -157,6 +157,18 @@ def test_summary_rows_are_mean_and_se_over_seeds() -> None:
     assert [r["arm"] for r in rows][:2] == ["dense", "plain-dst"]  # dense first, then by density descending
 
 
+def test_cost_ratio_is_paired_by_seed_against_plain_dst() -> None:
+    records = records_for(0.60)  # plain DST and SafeCompress both take 10 + seed seconds
+    for r in records:
+        if r["arm"] == "sc-remedies":
+            r["seconds"] *= 3.0
+    ratios = bench_results.cost_ratios(records, ["sc-select", "sc-remedies"])
+    assert ratios["sc-select"]["mean"] == pytest.approx(1.0) and ratios["sc-select"]["holds"]
+    assert ratios["sc-remedies"]["mean"] == pytest.approx(3.0) and ratios["sc-remedies"]["holds"] is False and ratios["sc-remedies"]["n"] == 3
+    markdown = bench_results.render_markdown({**bench._assemble(bench_plan.make_plan(seeds=(0, 1, 2), claim_only=True), records, {"compress": {}, "thresholds": {}}, "cpu", 60.0), "command": "x"})
+    assert "took 3.00× ± 0.00 plain DST's wall time (over the 1.5× limit; n = 3)" in markdown
+
+
 def test_claim_holds_when_every_condition_does() -> None:
     claim = bench_results.check_claim(records_for(0.60), "sc-remedies")
     assert claim["holds"] is True, claim
