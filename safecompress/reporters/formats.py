@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
 from pathlib import Path
 
 from safecompress.fsutil import atomic_write_text, json_safe
@@ -38,7 +39,7 @@ def write_junitxml(result: SessionResult, path: Path) -> None:
         errors=str(counts["error"] + len(result.collection_errors)),
         skipped=str(counts["skipped"] + counts["xfailed"]),
         time=f"{result.duration:.3f}",
-        timestamp=f"{result.started:.0f}",
+        timestamp=datetime.fromtimestamp(result.started, timezone.utc).astimezone().isoformat(),  # ISO-8601, as pytest writes it
     )
     for report in result.reports:
         file_part, _, name = report.nodeid.partition("::")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
+from datetime import datetime
 
 from safecompress.runner.reports import REPORT_SCHEMA, TestReport
 
 PASS_AND_FAIL = """
 def test_weights_small(model, record):
-    record.at_most("weight_norm", float(model.weight.norm()), 100.0)
+    record.at_most("weight_norm", float(model.weight.detach().norm()), 100.0)
 
 def test_bias_large(model, record):
     record.at_least("bias_sum", float(model.bias.sum()), 1000.0)
@@ -39,6 +41,8 @@ def test_json_junit_markdown(project, capsys) -> None:
 
     suite = ET.parse(project.root / "out/r.xml").getroot().find("testsuite")
     assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    started = datetime.fromisoformat(suite.get("timestamp"))  # ISO-8601 with its offset, as pytest writes it
+    assert started.tzinfo is not None and abs(started.timestamp() - time.time()) < 3600
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     props = {p.get("name"): p.get("value") for p in cases["test_bias_large"].find("properties")}
     assert "bias_sum" in props and float(props["bias_sum.margin"]) < 0
