@@ -43,6 +43,11 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __repr__(self) -> str:
+        """Shapes and dtypes, never the tensors: a split holds thousands of rows."""
+        shapes = ", ".join(f"{key + ': ' if key else ''}{tuple(t.shape)} {str(t.dtype).removeprefix('torch.')}" for key, t in self.input_items())
+        return f"Split({self.name or 'unnamed'!r}, {len(self)} rows, inputs {shapes})"
+
     def input_items(self) -> list[tuple[str, "torch.Tensor"]]:
         if isinstance(self.inputs, Mapping):
             return list(self.inputs.items())
@@ -113,6 +118,11 @@ class DataSplits:
                 if index in seen:
                     raise ValueError(f"sample {index} of {self.source or 'the dataset'} is in both {seen[index]} and {role}")
                 seen[index] = role
+
+    def __repr__(self) -> str:
+        """One line: the source, its classes and seed, and the size of every role."""
+        roles = ", ".join(f"{split.name} {len(split)}" for split in (self.members, self.non_members, self.population, self.test))
+        return f"DataSplits({self.source or 'unnamed'!r}, {self.num_classes} classes, seed {self.seed}: {roles})"
 
     def provenance(self) -> dict[str, Any]:
         """Which samples play which role, so a third party can re-audit with their own attack."""

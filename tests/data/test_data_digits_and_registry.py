@@ -28,6 +28,15 @@ def test_digits_shapes_and_roles():
     assert len(np.unique(all_indices)) == 1400 and all_indices.max() < 1797
 
 
+def test_repr_is_one_short_line_not_the_tensors():
+    pytest.importorskip("sklearn")
+    splits = digits(members=300, non_members=300, population=500, test=300, seed=1)
+    assert repr(splits) == f"DataSplits({splits.source!r}, 10 classes, seed 1: members 300, non_members 300, population 500, test 300)"
+    assert repr(splits.members) == "Split('members', 300 rows, inputs (300, 1, 8, 8) float32)"
+    text = DataSplits(splits.members.subset([0, 1], "a"), splits.non_members.subset([0], "b"), splits.population.subset([0]), splits.test.subset([0]), 10)
+    assert "\n" not in repr(text) and "tensor" not in repr(text)
+
+
 def test_digits_refuses_more_than_it_has():
     pytest.importorskip("sklearn")
     with pytest.raises(UsageError, match="1797 examples"):
