@@ -1,17 +1,20 @@
 """Fixtures of the shipped safety suite.
 
 The in-loop (``cheap``) tests run on every candidate model during compression, so they share one
-inference pass per model (``loop_inputs``) on a trimmed audit set, and their reference model is
-trained once per session (on the full population, by the target's own recipe) and its outputs
-reused. The ``gate`` tests attack the final model with fresh, fully sized references.
+inference pass per model: the population split is queried once (``population_logits``), for the
+accuracy guard and for the audit set's non-member and z rows, which are population rows; only the
+audit's members are queried besides. Their reference model is trained once per session (on the
+full population, by the target's own recipe) and its outputs reused. The ``gate`` tests attack the
+final model with fresh, fully sized references.
 """
 
 import dataclasses
 
 import safecompress
-from safecompress.attacks import make_attack_inputs, rmia_attack
-from safecompress.attacks.audit import audit_rows, audit_splits, holdout_accuracy, reference_outputs
+from safecompress.attacks import rmia_attack
+from safecompress.attacks.audit import audit_inputs_from_population, audit_rows, audit_splits, logits_accuracy, reference_outputs
 from safecompress.attacks.reference import as_reference_recipe, train_reference_models
+from safecompress.inference import predict_logits
 
 
 @safecompress.fixture(scope="session")
@@ -41,9 +44,12 @@ def reference_cache():
     return {}
 
 
-def audit_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache):
-    """Attack inputs of ``model`` on the audit set, with the cached reference outputs."""
-    inputs = make_attack_inputs(model, loop_data, device=device, seed=seed)
+def audit_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache, population_logits=None):
+    """Attack inputs of ``model`` on the audit set, with the cached reference outputs (from the
+    model's ``population_logits`` when given, so only the audit's members are queried)."""
+    if population_logits is None:
+        population_logits = predict_logits(model, data.population, device)
+    inputs = audit_inputs_from_population(model, loop_data, loop_rows, population_logits, device, seed)
     if "ref_logits" not in reference_cache:
         references = train_reference_models(as_reference_recipe(train_recipe, model), data.population, 1, seed=seed, device=device)
         reference_cache["ref_logits"], reference_cache["ref_in"] = reference_outputs(references, loop_data, loop_rows, device)
@@ -51,21 +57,27 @@ def audit_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, 
 
 
 @safecompress.fixture(scope="model")
-def loop_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache):
-    """Attack inputs of the model under test on the audit set."""
-    return audit_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache)
+def population_logits(model, data, device):
+    """The model's logits on the whole population split: one pass serves the accuracy guard and the audit set."""
+    return predict_logits(model, data.population, device)
 
 
 @safecompress.fixture(scope="model")
-def population_accuracy(model, data, device):
+def loop_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache, population_logits):
+    """Attack inputs of the model under test on the audit set."""
+    return audit_inputs(model, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache, population_logits)
+
+
+@safecompress.fixture(scope="model")
+def population_accuracy(population_logits, data):
     """Accuracy on the whole population split (never trained on, never the gate's data), with its
     interval: what the performance guard watches."""
-    return holdout_accuracy(model, data.population, device)
+    return logits_accuracy(population_logits, data.population)
 
 
-def audit_baseline(model, inputs, data, device):
+def audit_baseline(population_logits, inputs, data):
     """What the in-loop tests compare against: population accuracy and one-reference RMIA AUC on the audit set."""
-    return {"accuracy": holdout_accuracy(model, data.population, device).value, "rmia1_auc": rmia_attack(inputs).auc.value}
+    return {"accuracy": logits_accuracy(population_logits, data.population).value, "rmia1_auc": rmia_attack(inputs).auc.value}
 
 
 @safecompress.fixture(scope="session")
@@ -76,8 +88,9 @@ def dense_baseline(session, data, loop_data, loop_rows, device, seed, train_reci
     if session.dense_model is None:
         return None
     dense = session.dense_model.to(device).eval()
-    inputs = audit_inputs(dense, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache)
-    return audit_baseline(dense, inputs, data, device)
+    logits = predict_logits(dense, data.population, device)
+    inputs = audit_inputs(dense, data, loop_data, loop_rows, device, seed, train_recipe, reference_cache, logits)
+    return audit_baseline(logits, inputs, data)
 
 
 @safecompress.fixture(scope="model")

@@ -10,8 +10,13 @@ from types import ModuleType
 
 import pytest
 
+from safecompress.attacks import make_attack_inputs
 from safecompress.attacks.audit import audit_rows, audit_splits, holdout_accuracy
+from safecompress.bench.compress import start_session
+from safecompress.bench.plan import TaskSpec
+from safecompress.config import find_rootdir
 from safecompress.data import fashion_mnist_embedded
+from safecompress.inference import predict_logits
 from safecompress.models import small_cnn
 from safecompress.runner.marks import get_marks
 from safecompress.runner.record import Record
@@ -43,7 +48,18 @@ def audit(tmp_path_factory: pytest.TempPathFactory) -> dict:
         patch.setenv("SAFECOMPRESS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         inputs = {name: conftest.audit_inputs(model, data, loop_data, rows, "cpu", 0, recipe, cache) for name, model in (("weak", weak), ("strong", strong))}
     accuracy = {f"{name}_accuracy": holdout_accuracy(model, data.population, "cpu") for name, model in (("weak", weak), ("strong", strong))}
-    return {**inputs, **accuracy, "strong_baseline": conftest.audit_baseline(strong, inputs["strong"], data, "cpu")}
+    baseline = conftest.audit_baseline(predict_logits(strong, data.population, "cpu"), inputs["strong"], data)
+    return {**inputs, **accuracy, "strong_baseline": baseline, "data": data, "loop_data": loop_data, "strong_model": strong}
+
+
+def test_the_shared_population_pass_gives_the_inputs_of_a_separate_pass(audit: dict) -> None:
+    """The audit inputs built from the population logits are make_attack_inputs' own, row for row."""
+    separate = make_attack_inputs(audit["strong_model"], audit["loop_data"], device="cpu", seed=0)
+    shared = audit["strong"]
+    for field in ("labels", "membership", "role", "source_indices"):
+        assert (getattr(shared, field) == getattr(separate, field)).all(), field
+    assert shared.logits.shape == separate.logits.shape
+    assert abs(shared.logits - separate.logits).max() < 1e-4
 
 
 def run(test, **kwargs) -> Record:
@@ -121,3 +137,29 @@ def test_every_fixture_the_shipped_tests_request_exists() -> None:
         assert {item.name for item in session.items} >= {"test_accuracy", "test_rmia_in_loop", "test_rmia_gate", "test_no_more_leaky_than_dense"}
     finally:
         session.close()
+
+
+def test_one_evaluation_queries_the_population_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The accuracy guard and the audit share one pass over the population split: judging a model
+    queries the population rows once and the audit's members besides (issue 14, cost)."""
+    monkeypatch.setenv("SAFECOMPRESS_CACHE_DIR", str(tmp_path / "cache"))
+    task = TaskSpec("tiny", "fashion-mnist-embedded", {"members": 120, "non_members": 120, "population": 240, "test": 40}, {"epochs": 2, "batch_size": 32}, "small_cnn")
+    root, project_ini = find_rootdir(ROOT)
+    session = start_session(task, 0, "cpu", root, project_ini, 1)
+    try:
+        data = session.fixture_value("data")
+        parent = fit(small_cnn(10, width=8), data.members, TrainRecipe(epochs=2, batch_size=32), seed=0, device="cpu").eval()
+        session.dense_model = parent
+        model = fit(small_cnn(10, width=8), data.members, TrainRecipe(epochs=1, batch_size=32), seed=1, device="cpu").eval()
+        rows: list[int] = []
+        handle = model.register_forward_hook(lambda module, args, output: rows.append(len(args[0])))
+        try:
+            session.set_model(model, label="candidate")
+            reports = session.run(select=lambda item: item.cost == "cheap")
+        finally:
+            handle.remove()
+        audit_members = len(session.fixture_value("loop_data").members)
+    finally:
+        session.close()
+    assert {r.outcome for r in reports} <= {"passed", "failed"} and len(reports) == 3, [(r.nodeid, r.longrepr) for r in reports if r.outcome == "error"]
+    assert sum(rows) == len(data.population) + audit_members

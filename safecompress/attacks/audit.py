@@ -16,9 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from safecompress.attacks.data_structures import Role
 from safecompress.attacks.reference import ReferenceModels, outputs_on, reference_membership
+from safecompress.attacks.wrappers import inputs_from_logits
 from safecompress.data.sampling import stratified_order
 from safecompress.data.splits import DataSplits, Split
 from safecompress.inference import predict_logits
@@ -78,8 +80,27 @@ def holdout_accuracy(model: Any, split: Split, device: Any) -> Any:
     non-members, so a one-point drop stands out of the noise (on 500 rows the standard error is
     1.6 points and the guard fires at random).
     """
-    logits = predict_logits(model, split, device)
+    return logits_accuracy(predict_logits(model, split, device), split)
+
+
+def logits_accuracy(logits: Any, split: Split) -> Any:
+    """Top-1 accuracy of logits already computed on every row of ``split``, with its Clopper–Pearson interval."""
+    logits = torch.as_tensor(logits)
+    if len(logits) != len(split):
+        raise ValueError(f"logits for {len(logits)} rows, split of {len(split)} rows")
     return clopper_pearson(int((logits.argmax(1) == split.labels.cpu()).sum()), len(split))
+
+
+def audit_inputs_from_population(model: Any, audit: DataSplits, rows: dict[str, np.ndarray], population_logits: Any, device: Any, seed: int) -> Any:
+    """The attack inputs of ``model`` on the audit set, reusing its logits on the whole population split.
+
+    The audit's non-members and z samples are population rows (:func:`audit_rows`), so a suite that
+    already queried the population (the accuracy guard does) only queries the audit's members:
+    the same inputs as ``make_attack_inputs(model, audit, seed=seed)``, from one pass fewer.
+    """
+    population = np.asarray(torch.as_tensor(population_logits).float().cpu())
+    members = predict_logits(model, audit.members, device).numpy()
+    return inputs_from_logits(audit, [members, population[rows["non_members"]], population[rows["population"]]], seed=seed)
 
 
 def audit_accuracy(inputs: Any) -> Any:

@@ -10,6 +10,7 @@ attacks, so the tier-0 attacks share one inference pass and LiRA and RMIA share 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import warnings
 from pathlib import Path
@@ -149,10 +150,7 @@ def _attack_inputs(
     parts = [splits.members, splits.non_members, splits.population]
     sizes = [len(p) for p in parts]
     n = sum(sizes)
-    logits = np.concatenate([predict_logits(model, p, device, batch_size).numpy() for p in parts])
-    labels = np.concatenate([p.labels.cpu().numpy() for p in parts])
-    membership = np.r_[np.ones(sizes[0]), np.zeros(sizes[1] + sizes[2])]
-    role = np.r_[assign_roles(sizes[0], sizes[1], calibration_fraction, seed), np.full(sizes[2], Role.POPULATION)]
+    inputs = inputs_from_logits(splits, [predict_logits(model, p, device, batch_size).numpy() for p in parts], seed=seed, calibration_fraction=calibration_fraction)
     grads = np.concatenate([last_layer_gradients(model, p, device=device, batch_size=batch_size, layer=gradient_layer) for p in parts]) if gradients else None
     ref_logits = ref_in = None
     if refs:
@@ -161,8 +159,22 @@ def _attack_inputs(
         trained = train_reference_models(as_reference_recipe(recipe, model), pool, refs, seed=seed, device=device, cache_dir=cache_dir)
         ref_logits = outputs_on(trained.models, parts, device, batch_size)
         ref_in = reference_in_masks(trained, n, pool_rows)
+    return dataclasses.replace(inputs, gradients=grads, ref_logits=ref_logits, ref_in=ref_in)
+
+
+def inputs_from_logits(splits: DataSplits, logits: Sequence[np.ndarray], *, seed: int = 0, calibration_fraction: float = 0.5) -> AttackInputs:
+    """Attack inputs from a model's logits already computed on members, non-members and population
+    (in that order, one array per part): the rows, labels, membership and roles exactly as
+    :func:`make_attack_inputs` lays them out, without querying the model again."""
+    parts = [splits.members, splits.non_members, splits.population]
+    sizes = [len(p) for p in parts]
+    if [len(part) for part in logits] != sizes:
+        raise ValueError(f"logits for {[len(part) for part in logits]} rows, splits of {sizes} rows")
+    labels = np.concatenate([p.labels.cpu().numpy() for p in parts])
+    membership = np.r_[np.ones(sizes[0]), np.zeros(sizes[1] + sizes[2])]
+    role = np.r_[assign_roles(sizes[0], sizes[1], calibration_fraction, seed), np.full(sizes[2], Role.POPULATION)]
     source = np.concatenate([p.indices for p in parts])
-    return AttackInputs(labels, membership, role, logits=logits, gradients=grads, ref_logits=ref_logits, ref_in=ref_in, source_indices=source)
+    return AttackInputs(labels, membership, role, logits=np.concatenate(logits), source_indices=source)
 
 
 def session_reference_recipe(recipe: RecipeLike) -> RecipeLike:
