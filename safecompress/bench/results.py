@@ -72,15 +72,23 @@ def paired(records: Sequence[dict[str, Any]], task: str, density_a: float, arm_a
 COST_RATIO_LIMIT = 1.5  # SafeCompress's wall time over plain DST's, measured in the same run
 
 
+PHASE_LABELS = {"train": "training", "probe": "candidate probes", "tests": "in-loop tests"}
+
+
 def cost_ratios(records: Sequence[dict[str, Any]], arms: Sequence[str], task: str = CLAIM_TASK, density: float = CLAIM_DENSITY) -> dict[str, Any]:
-    """Per arm, mean ± SE over seeds of its wall time ÷ plain DST's (same seed, same run)."""
+    """Per arm, mean ± SE over seeds of its wall time ÷ plain DST's (same seed, same run), and where
+    it goes: each phase of the loop (training with remedies, candidate probes, in-loop tests) as a
+    multiple of plain DST's wall time, and the attempts run."""
     plain = {r["seed"]: r["seconds"] for r in records if r["task"] == task and r["arm"] == "plain-dst" and math.isclose(r["density"], density)}
     out = {}
     for arm in arms:
-        ratios = [r["seconds"] / plain[r["seed"]] for r in records if r["task"] == task and r["arm"] == arm and math.isclose(r["density"], density) and plain.get(r["seed"], 0) > 0]
-        if ratios:
-            stat = mean_se(ratios)
-            out[arm] = {**stat, "limit": COST_RATIO_LIMIT, "holds": stat["mean"] <= COST_RATIO_LIMIT}
+        runs = [r for r in records if r["task"] == task and r["arm"] == arm and math.isclose(r["density"], density) and plain.get(r["seed"], 0) > 0]
+        if runs:
+            stat = mean_se([r["seconds"] / plain[r["seed"]] for r in runs])
+            timed = [r for r in runs if r.get("timers")]
+            phases = {phase: mean_se([r["timers"][f"{phase}_s"] / plain[r["seed"]] for r in timed])["mean"] for phase in ("train", "probe", "tests")} if timed else {}
+            attempts = mean_se([len(r["attempts"]) for r in runs if r.get("attempts")])["mean"] if any(r.get("attempts") for r in runs) else None
+            out[arm] = {**stat, "limit": COST_RATIO_LIMIT, "holds": stat["mean"] <= COST_RATIO_LIMIT, "phases": phases, "attempts": attempts}
     return out
 
 
@@ -201,7 +209,11 @@ def render_markdown(results: dict[str, Any], command: str = "safecompress bench 
     for arm, ratio in (results.get("cost_ratios") or {}).items():
         se = f" ± {ratio['se']:.2f}" if ratio.get("se") is not None else ""
         verdict = "within" if ratio["holds"] else "over"
-        lines += [f"Cost: {ARM_LABELS.get(arm, arm)} took {ratio['mean']:.2f}×{se} plain DST's wall time ({verdict} the {ratio['limit']:g}× limit; n = {ratio['n']})", ""]
+        phases = ratio.get("phases") or {}
+        where = ", ".join(f"{PHASE_LABELS[k]} {v:.2f}×" for k, v in phases.items())
+        attempts = f", {ratio['attempts']:.1f} attempts" if ratio.get("attempts") is not None else ""
+        detail = f"; per phase, in plain DST's wall times: {where}{attempts}" if where else ""
+        lines += [f"Cost: {ARM_LABELS.get(arm, arm)} took {ratio['mean']:.2f}×{se} plain DST's wall time ({verdict} the {ratio['limit']:g}× limit; n = {ratio['n']}){detail}", ""]
     claim = (results.get("frontier") or {}).get("claim")
     if claim and claim.get("conditions"):
         verdict = "**holds**" if claim["holds"] else "**does not hold**"

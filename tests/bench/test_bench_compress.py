@@ -28,6 +28,8 @@ def test_quick_plan_is_one_seed_one_density_fashion_only() -> None:
     assert task.seeds == (0,) and task.densities == (0.1,) and plan.refs >= 4
     assert task.data_options["members"] == 1000 and task.arms == bench_plan.QUICK_ARMS and set(task.arms) <= set(bench_plan.ARMS)
     assert set(bench_plan.make_plan().tasks[0].arms) == set(bench_plan.ARMS)
+    frontier_arms = {"early-stop", "adv-always", "relaxloss-always", *bench_plan.DP_ARMS, "sc-no-selection", "sc-remedies"}
+    assert frontier_arms <= set(task.arms) and task.sparser == (0.02,)  # every arm of the frontier, and the "just go sparser" curve
 
 
 def test_full_plan_has_three_seeds_two_densities_and_text_or_a_note(tmp_path: Path) -> None:
@@ -161,12 +163,16 @@ def test_cost_ratio_is_paired_by_seed_against_plain_dst() -> None:
     records = records_for(0.60)  # plain DST and SafeCompress both take 10 + seed seconds
     for r in records:
         if r["arm"] == "sc-remedies":
-            r["seconds"] *= 3.0
+            r["seconds"] *= 3.0  # of which training 1.5×, probes 0.3×, tests 1.2× plain DST's time; two attempts
+            r["timers"] = {"train_s": 1.5 * (10 + r["seed"]), "probe_s": 0.3 * (10 + r["seed"]), "tests_s": 1.2 * (10 + r["seed"])}
+            r["attempts"] = [{"attempt": 1}, {"attempt": 2}]
     ratios = bench_results.cost_ratios(records, ["sc-select", "sc-remedies"])
     assert ratios["sc-select"]["mean"] == pytest.approx(1.0) and ratios["sc-select"]["holds"]
     assert ratios["sc-remedies"]["mean"] == pytest.approx(3.0) and ratios["sc-remedies"]["holds"] is False and ratios["sc-remedies"]["n"] == 3
+    assert ratios["sc-remedies"]["phases"] == pytest.approx({"train": 1.5, "probe": 0.3, "tests": 1.2}) and ratios["sc-remedies"]["attempts"] == 2
     markdown = bench_results.render_markdown({**bench._assemble(bench_plan.make_plan(seeds=(0, 1, 2), claim_only=True), records, {"compress": {}, "thresholds": {}}, "cpu", 60.0), "command": "x"})
-    assert "took 3.00× ± 0.00 plain DST's wall time (over the 1.5× limit; n = 3)" in markdown
+    assert "took 3.00× ± 0.00 plain DST's wall time (over the 1.5× limit; n = 3); per phase" in markdown
+    assert "in plain DST's wall times: training 1.50×, candidate probes 0.30×, in-loop tests 1.20×, 2.0 attempts" in markdown
 
 
 def test_claim_holds_when_every_condition_does() -> None:
