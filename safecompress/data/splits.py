@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -119,6 +119,90 @@ class DataSplits:
                     raise ValueError(f"sample {index} of {self.source or 'the dataset'} is in both {seen[index]} and {role}")
                 seen[index] = role
 
+    @classmethod
+    def from_arrays(
+        cls,
+        inputs: Any,
+        labels: Any,
+        *,
+        members: Optional[int] = None,
+        non_members: Optional[int] = None,
+        population: Optional[int] = None,
+        test: Optional[int] = None,
+        roles: Optional[Mapping[str, Sequence[int]]] = None,
+        num_classes: Optional[int] = None,
+        seed: int = 0,
+        source: str = "arrays",
+    ) -> "DataSplits":
+        """The four roles from in-memory examples: a NumPy array or tensor of inputs (or a dict of
+        them, e.g. token ids and an attention mask) and integer labels, row ``i`` being example ``i``.
+
+        Roles are drawn as the built-in datasets draw them (:func:`~safecompress.data.sampling.draw_roles`:
+        disjoint, stratified by label, seeded), with ``members`` rows and as many ``non_members``
+        unless given; or pass ``roles``, a mapping of every role to its row indices. Floating inputs
+        become float32 (what models train in); integer inputs stay integers. ``source`` names the
+        data in the provenance, whose indices are the rows of these arrays.
+        """
+        import torch
+
+        from safecompress.data.sampling import ROLES, check_sizes, draw_roles
+        from safecompress.errors import UsageError
+
+        x = {k: _as_tensor(v) for k, v in inputs.items()} if isinstance(inputs, Mapping) else _as_tensor(inputs)
+        y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise UsageError(f"{source}: labels must be a 1-D array of integer class ids, got shape {y.shape} dtype {y.dtype}")
+        lengths = {k: len(v) for k, v in x.items()} if isinstance(x, dict) else {"inputs": len(x)}
+        if any(length != len(y) for length in lengths.values()):
+            raise UsageError(f"{source}: {len(y)} labels but inputs of {lengths} rows")
+        classes = int(y.max()) + 1 if num_classes is None and len(y) else int(num_classes or 0)
+        if len(y) and (y.min() < 0 or y.max() >= classes):
+            raise UsageError(f"{source}: labels must lie in [0, {classes}), got {int(y.min())}..{int(y.max())}")
+        if roles is None:
+            if members is None or population is None or test is None:
+                raise UsageError(f"{source}: give the role sizes (members=, population=, test=; non_members defaults to members) or roles= with the rows of each role")
+            positions = draw_roles(source, check_sizes(source, members, members if non_members is None else non_members, population, test), y, seed)
+        else:
+            missing = [role for role in ROLES if role not in roles]
+            if missing:
+                raise UsageError(f"{source}: roles= lacks {', '.join(missing)} (it needs {', '.join(ROLES)})")
+            positions = {role: np.asarray(roles[role], dtype=np.int64).ravel() for role in ROLES}
+            for role, rows in positions.items():
+                if len(rows) and (rows.min() < 0 or rows.max() >= len(y)):
+                    raise UsageError(f"{source}: roles[{role!r}] has rows outside 0..{len(y) - 1}")
+                if len(np.unique(rows)) != len(rows):
+                    raise UsageError(f"{source}: roles[{role!r}] lists a row twice")
+            if len(positions["members"]) != len(positions["non_members"]):
+                raise UsageError(f"{source}: members ({len(positions['members'])}) and non_members ({len(positions['non_members'])}) must be equal: membership attacks are evaluated on balanced sets")
+        label_tensor = torch.as_tensor(y, dtype=torch.long)
+
+        def split(role: str) -> Split:
+            rows = torch.as_tensor(positions[role], dtype=torch.long)
+            part = {k: v[rows] for k, v in x.items()} if isinstance(x, dict) else x[rows]
+            return Split(part, label_tensor[rows], positions[role], role)
+
+        try:
+            return cls(split("members"), split("non_members"), split("population"), split("test"), classes, source, seed)
+        except ValueError as error:  # a row in two roles
+            raise UsageError(f"{source}: {error}") from None
+
+    @classmethod
+    def from_dataset(cls, dataset: Any, **options: Any) -> "DataSplits":
+        """The four roles from a map-style torch ``Dataset`` of ``(input, label)`` pairs, read into
+        memory once (every role is queried many times); ``options`` as for :meth:`from_arrays`."""
+        import torch
+
+        items = [dataset[i] for i in range(len(dataset))]
+        inputs = torch.stack([torch.as_tensor(item[0]) for item in items]) if items else torch.empty(0)
+        labels = np.asarray([int(item[1]) for item in items], dtype=np.int64)
+        return cls.from_arrays(inputs, labels, **{"source": type(dataset).__name__, **options})
+
+    def map_inputs(self, function: Callable[[Any], Any]) -> "DataSplits":
+        """The same roles with ``function`` applied to every role's inputs (e.g. standardising by the
+        members' statistics); labels, indices and provenance are kept."""
+        parts = [Split(function(part.inputs), part.labels, part.indices, part.name) for part in (self.members, self.non_members, self.population, self.test)]
+        return DataSplits(*parts, self.num_classes, self.source, self.seed, dict(self.extra))
+
     def __repr__(self) -> str:
         """One line: the source, its classes and seed, and the size of every role."""
         roles = ", ".join(f"{split.name} {len(split)}" for split in (self.members, self.non_members, self.population, self.test))
@@ -132,3 +216,11 @@ class DataSplits:
             "num_classes": self.num_classes,
             "roles": {split.name: {"count": len(split), "indices": split.indices.tolist(), "sha256": split.fingerprint()} for split in (self.members, self.non_members, self.population, self.test)},
         }
+
+
+def _as_tensor(values: Any) -> "torch.Tensor":
+    """A tensor of ``values``: floating data as float32, integers as they are."""
+    import torch
+
+    tensor = values if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
+    return tensor.float() if tensor.is_floating_point() else tensor

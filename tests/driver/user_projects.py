@@ -41,13 +41,11 @@ def test_membership(model, dense_model, data, device, seed, record):
 '''
 
 TABULAR_CONFTEST = """
-import numpy as np
 import safecompress
-import torch
 from sklearn.datasets import load_breast_cancer
 from torch import nn
 
-from safecompress.data.splits import DataSplits, Split
+from safecompress.data import DataSplits
 from safecompress.training import TrainRecipe
 
 
@@ -63,12 +61,9 @@ class TabularMLP(nn.Module):
 @safecompress.fixture(scope="session")
 def data(seed):
     x, y = load_breast_cancer(return_X_y=True)
-    order = np.random.default_rng(seed).permutation(len(y))
-    members = order[:140]
-    x = (x - x[members].mean(0)) / (x[members].std(0) + 1e-8)
-    def part(rows, name):
-        return Split(torch.tensor(x[rows], dtype=torch.float32), torch.tensor(y[rows]), rows, name)
-    return DataSplits(part(order[:140], "members"), part(order[140:280], "non_members"), part(order[280:420], "population"), part(order[420:], "test"), num_classes=2, source="breast-cancer")
+    data = DataSplits.from_arrays(x, y, members=140, population=140, test=149, seed=seed, source="breast-cancer")
+    mean, std = data.members.inputs.mean(0), data.members.inputs.std(0) + 1e-8  # the members' statistics
+    return data.map_inputs(lambda inputs: (inputs - mean) / std)
 
 
 @safecompress.fixture(scope="session")
