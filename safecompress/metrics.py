@@ -187,6 +187,27 @@ def delong_interval(scores: np.ndarray, membership: np.ndarray, level: float = 0
     return Interval(value, max(0.0, value - z * se), min(1.0, value + z * se), level, "delong")
 
 
+MIN_SLICE_ROWS = 30  # members and non-members each: below it a slice's AUC is shown but flagged and never ranked
+
+
+def small_sample_auc_interval(scores: np.ndarray, membership: np.ndarray, level: float = 0.95) -> Interval:
+    """AUC with an interval that stays honest on a few rows (per-class slices).
+
+    DeLong's normal interval collapses to a point at perfect separation: 20 members and 20
+    non-members with AUC 1 give [1, 1]. The variance of the Mann–Whitney AUC is at most
+    A(1 − A)/min(m, n) (Birnbaum and Klose, 1957), so the AUC is treated as a proportion of min(m, n)
+    trials and given its exact Clopper–Pearson interval; the result is the hull of that and DeLong's.
+    """
+    s, y = _check_binary(scores, membership)
+    m, n = int(y.sum()), int((~y).sum())
+    delong = delong_interval(s, y, level)
+    if not (m and n):
+        return delong
+    trials = min(m, n)
+    exact = clopper_pearson(int(round(delong.value * trials)), trials, level)
+    return Interval(delong.value, min(delong.low, exact.low), max(delong.high, exact.high), level, "delong+exact")
+
+
 def delong_difference(scores_a: np.ndarray, scores_b: np.ndarray, membership: np.ndarray, level: float = 0.95) -> Interval:
     """AUC(a) − AUC(b) for two attacks or two models scored on the *same* samples (paired DeLong).
 

@@ -249,8 +249,24 @@ class SliceMetrics:
     auc: Interval
     tpr_at_1pct_fpr: float
 
+    @property
+    def reliable(self) -> bool:
+        """Enough rows on both sides (:data:`~safecompress.metrics.MIN_SLICE_ROWS`) to rank this slice."""
+        return min(self.members, self.non_members) >= metrics.MIN_SLICE_ROWS
+
+    @property
+    def note(self) -> str:
+        return "" if self.reliable else f"too few samples: {self.members} members + {self.non_members} non-members (needs {metrics.MIN_SLICE_ROWS} of each)"
+
     def to_dict(self) -> dict[str, Any]:
-        return {"members": self.members, "non_members": self.non_members, "auc": self.auc.to_dict(), "tpr_at_1pct_fpr": self.tpr_at_1pct_fpr}
+        return {
+            "members": self.members,
+            "non_members": self.non_members,
+            "auc": self.auc.to_dict(),
+            "tpr_at_1pct_fpr": self.tpr_at_1pct_fpr,
+            "reliable": self.reliable,
+            "note": self.note,
+        }
 
 
 @dataclass(frozen=True)
@@ -347,8 +363,14 @@ class AttackResults:
         else:
             lines.append(f"  advantage {self.advantage}; no calibration scores, so no calibrated threshold or eps bound")
         if self.slices:
-            worst = max(self.slices.items(), key=lambda kv: kv[1].auc.value)
-            lines.append(f"  most exposed slice: {worst[0]} AUC {worst[1].auc}")
+            ranked = {name: s for name, s in self.slices.items() if s.reliable}
+            if ranked:
+                worst = max(ranked.items(), key=lambda kv: kv[1].auc.value)
+                lines.append(f"  most exposed slice: {worst[0]} AUC {worst[1].auc} ({worst[1].members} + {worst[1].non_members} rows)")
+            else:
+                name, largest = max(self.slices.items(), key=lambda kv: min(kv[1].members, kv[1].non_members))
+                sizes = f"largest {name}: {largest.members} + {largest.non_members}; needs {metrics.MIN_SLICE_ROWS} of each"
+                lines.append(f"  most exposed slice: not ranked, every class slice has too few samples ({sizes})")
         return "\n".join(lines)
 
     def to_dict(self, include_scores: bool = False) -> dict[str, Any]:
@@ -386,7 +408,7 @@ def _class_slices(scores: np.ndarray, membership: np.ndarray, labels: Optional[n
         m, n = int(y.sum()), int(rows.sum() - y.sum())
         if m and n:
             rate = metrics.tpr_at_fpr(scores[rows], y, 0.01, level).tpr.value
-            out[f"class={int(c)}"] = SliceMetrics(m, n, metrics.delong_interval(scores[rows], y, level), rate)
+            out[f"class={int(c)}"] = SliceMetrics(m, n, metrics.small_sample_auc_interval(scores[rows], y, level), rate)
     return out
 
 

@@ -160,3 +160,45 @@ def test_gate_policies_and_signed_margins(policy: str, direction: str, passed: b
 def test_gate_rejects_unknown_policy() -> None:
     with pytest.raises(ValueError, match="policy"):
         metrics.gate(Interval(0.5, 0.4, 0.6), 0.6, policy="maybe")  # type: ignore[arg-type]
+
+
+# --- small slices (issue 15: no degenerate interval presented as certainty) -------------------------
+def test_small_sample_auc_interval_is_not_degenerate_at_perfect_separation() -> None:
+    scores, y = np.r_[np.arange(20) + 100.0, np.arange(20)], np.r_[np.ones(20), np.zeros(20)]
+    delong = metrics.delong_interval(scores, y)
+    honest = metrics.small_sample_auc_interval(scores, y)
+    assert (delong.low, delong.high) == (1.0, 1.0)  # what audit used to print as [1.000, 1.000]
+    assert honest.value == 1.0 and honest.high == 1.0
+    assert honest.low == pytest.approx(0.025 ** (1 / 20), abs=1e-9)  # Clopper–Pearson, 20 of 20 "trials"
+
+
+def test_small_sample_auc_interval_covers_on_few_rows_and_contains_delong() -> None:
+    """20 + 20 rows, true AUC Φ(1.8/√2) ≈ 0.90: DeLong under-covers, the exact hull does not."""
+    rng = np.random.default_rng(0)
+    truth = stats.norm.cdf(1.8 / math.sqrt(2))
+    covered = {"delong": 0, "small": 0}
+    runs = 400
+    for _ in range(runs):
+        scores, y = _binormal(rng, 20, 20, 1.8)
+        delong, small = metrics.delong_interval(scores, y), metrics.small_sample_auc_interval(scores, y)
+        assert small.low <= delong.low and small.high >= delong.high
+        covered["delong"] += delong.low <= truth <= delong.high
+        covered["small"] += small.low <= truth <= small.high
+    assert covered["small"] / runs >= 0.95 > covered["delong"] / runs
+
+
+def test_tiny_class_slices_are_flagged_and_never_ranked() -> None:
+    from safecompress.attacks.data_structures import AttackResults
+
+    rng = np.random.default_rng(1)
+    labels = np.r_[np.zeros(20), np.ones(200), np.zeros(20), np.ones(200)].astype(int)  # class 0: 20 + 20 rows
+    y = np.r_[np.ones(220), np.zeros(220)]
+    scores = rng.normal(size=440) + 0.3 * y
+    scores[labels == 0] = np.where(y[labels == 0] == 1, 10.0, -10.0)  # class 0 perfectly separated
+    results = AttackResults.from_scores("toy", scores, y, labels=labels)
+    tiny, large = results.slices["class=0"], results.slices["class=1"]
+    assert not tiny.reliable and "too few samples: 20 members + 20 non-members" in tiny.note and tiny.auc.low < 0.9
+    assert large.reliable and results.to_dict()["slices"]["class=0"]["reliable"] is False
+    assert "most exposed slice: class=1" in results.summary()  # the perfect 20 + 20 slice is not ranked first
+    alone = AttackResults.from_scores("toy", scores[labels == 0], y[labels == 0], labels=labels[labels == 0])
+    assert "not ranked, every class slice has too few samples" in alone.summary()
