@@ -155,8 +155,9 @@ def _scale(values: Iterable[float], pad: float = 0.05) -> tuple[float, float]:
     return low - pad * span, high + pad * span
 
 
-def svg_chart(title: str, series: list[dict[str, Any]], x_label: str, y_label: str, log_axes: bool = False, width: int = 460, height: int = 300) -> str:
-    """A small line/scatter chart. Each series: {"name", "points": [(x, y)], "style": "line"|"dots", "color"}."""
+def svg_chart(title: str, series: list[dict[str, Any]], x_label: str, y_label: str, log_axes: bool = False, width: int = 460, height: int = 300, integer_x: bool = False) -> str:
+    """A small line/scatter chart. Each series: {"name", "points": [(x, y)], "style": "line"|"dots", "color"}.
+    ``integer_x``: a discrete x axis (updates, decisions) gets ticks at whole numbers only."""
     import math
 
     left, right, top, bottom = 56, 12, 28, 40
@@ -183,10 +184,15 @@ def svg_chart(title: str, series: list[dict[str, Any]], x_label: str, y_label: s
         f'<text x="14" y="{height / 2}" text-anchor="middle" transform="rotate(-90 14 {height / 2})">{html.escape(y_label)}</text>',
     ]
     ticks = [1e-4, 1e-3, 1e-2, 1e-1, 1.0] if log_axes else None
-    for i in range(5):
-        xv = ticks[i] if ticks else (x0 + (x1 - x0) * i / 4)
-        yv = ticks[i] if ticks else (y0 + (y1 - y0) * i / 4)
+    x_ticks = ticks or [x0 + (x1 - x0) * i / 4 for i in range(5)]
+    if integer_x and not log_axes:
+        finite = [x for x in xs if x == x]
+        whole = list(range(math.ceil(min(finite)), math.floor(max(finite)) + 1)) if finite else []  # the data's own range
+        x_ticks = whole[:: max(1, math.ceil(len(whole) / 10))]
+    for xv in x_ticks:
         parts.append(f'<text x="{px(xv):.1f}" y="{height - bottom + 14}" text-anchor="middle">{xv:.3g}</text>')
+    for i in range(5):
+        yv = ticks[i] if ticks else (y0 + (y1 - y0) * i / 4)
         parts.append(f'<text x="{left - 4}" y="{py(yv) + 4:.1f}" text-anchor="end">{yv:.3g}</text>')
     for index, s in enumerate(series):
         color = s.get("color", ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"][index % 5])
@@ -219,6 +225,7 @@ def candidate_charts(updates: list[dict[str, Any]]) -> str:
                 ],
                 "topology update",
                 key,
+                integer_x=True,
             )
         )
     return "\n".join(charts)
@@ -231,7 +238,8 @@ def remedy_charts(report: dict[str, Any]) -> str:
         return ""
     weights = [{"name": name, "points": [(i, w) for i, w, _, _ in points]} for name, points in series.items()]
     margins = [{"name": f"{name} margin", "points": [(i, m) for i, _, m, _ in points if m is not None]} for name, points in series.items()]
-    return "\n".join([svg_chart("remedy weight at each decision", weights, "decision", "weight"), svg_chart("its tests' margin (≥ 0: green)", margins, "decision", "margin")])
+    weight_chart = svg_chart("remedy weight at each decision", weights, "decision", "weight", integer_x=True)
+    return "\n".join([weight_chart, svg_chart("its tests' margin (≥ 0: green)", margins, "decision", "margin", integer_x=True)])
 
 
 def roc_charts(report: dict[str, Any]) -> str:
