@@ -172,8 +172,7 @@ class DataSplits:
                     raise UsageError(f"{source}: roles[{role!r}] has rows outside 0..{len(y) - 1}")
                 if len(np.unique(rows)) != len(rows):
                     raise UsageError(f"{source}: roles[{role!r}] lists a row twice")
-            if len(positions["members"]) != len(positions["non_members"]):
-                raise UsageError(f"{source}: members ({len(positions['members'])}) and non_members ({len(positions['non_members'])}) must be equal: membership attacks are evaluated on balanced sets")
+            check_sizes(source, *(len(positions[role]) for role in ROLES))  # the same balance rule as drawn roles
         label_tensor = torch.as_tensor(y, dtype=torch.long)
 
         def split(role: str) -> Split:
