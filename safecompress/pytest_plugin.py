@@ -131,8 +131,7 @@ class SafetyModule(pytest.File):
             items = collect_module(self.path, session.config.rootdir)
         except SafeCompressError as exc:
             raise self.CollectError(str(exc)) from None
-        module = __import__("sys").modules.get(items[0].function.__module__) if items else None
-        if module is not None:
+        for module in (m for item in items for m in item.fixture_namespaces()):
             session.fixtures.parse_namespace_once(module, baseid=relpath(self.path, session.config.rootdir), rank=3)
         for item in items:
             yield SafetyItem.from_parent(self, name=item.name, safety_item=item)

@@ -4,7 +4,7 @@ performance guard and the in-loop RMIA test steers adversarial regularisation.""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from pathlib import Path
 from types import ModuleType
 
@@ -27,16 +27,14 @@ THRESHOLDS = {"accuracy_min": 0.30, "accuracy_drop_max": 0.01, "loop_rmia_auc_ma
 
 
 def shipped(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"shipped_{name}", ROOT / "safety_tests" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    """A module of the library suite, which the project's safety_tests/ re-export."""
+    return importlib.import_module(f"safecompress.suite.{name}")
 
 
 @pytest.fixture(scope="module")
 def audit(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Attack inputs on a real audit set for a barely trained and a well trained SmallCNN."""
-    conftest = shipped("conftest")
+    conftest = shipped("fixtures")
     data = fashion_mnist_embedded(members=200, non_members=200, population=200, test=50, seed=0)
     recipe = TrainRecipe(epochs=12, batch_size=32)
     weak = fit(small_cnn(10, width=8), data.members, TrainRecipe(epochs=1, batch_size=32), seed=0, device="cpu").eval()

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Optional
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -84,17 +85,41 @@ def compress(session: Any, model_path: Path, settings: Any, console: Console, qu
     return result.exitstatus
 
 
-def show_summary(console: Console, report: dict[str, Any]) -> None:
-    from safecompress.driver.report import comparison_rows
+WIDE_TABLE = 120  # columns the one-line-per-metric table needs; narrower terminals get stacked cells
 
-    table = Table(title="dense parent vs compressed (95 % intervals)", title_justify="left")
-    for column in ("metric", "dense", "compressed", "Δ", "outcome"):
-        table.add_column(column)
+
+def comparison_table(report: dict[str, Any], width: int) -> Table:
+    """Dense vs compressed, one row per metric. Below ``WIDE_TABLE`` columns (an 80-column terminal
+    or CI log) each interval goes under its value and outcomes are short, so rows do not wrap."""
+    from safecompress.driver.report import comparison_cells, comparison_rows, outcome_text
+
+    wide = width >= WIDE_TABLE
     dense, compressed = report["models"]["dense"], report["models"]["compressed"]
+    share = f"maskable: {100 * compressed['maskable_share']:.0f} % of parameters"
+    title = "dense parent vs compressed (95 % intervals)"
+    if wide:
+        table = Table(title=title, title_justify="left")
+        for column in ("metric", "dense", "compressed", "Δ", "outcome"):
+            table.add_column(column)
+    else:  # no vertical rules, names fold, numbers never break; Δ's interval is in report.md
+        table = Table(title=title, title_justify="left", caption=share, caption_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table.add_column("metric", overflow="fold")
+        for column in ("dense", "compressed", "Δ", "outcome"):
+            table.add_column(column, no_wrap=True)
     table.add_row("maskable density", f"{dense['maskable_density']:.4f}", f"{compressed['maskable_density']:.4f}", "", "")
-    table.add_row("whole-model density", f"{dense['whole_model_density']:.4f}", f"{compressed['whole_model_density']:.4f}", "", f"maskable: {100 * compressed['maskable_share']:.0f} % of parameters")
-    for row in comparison_rows(report):
-        table.add_row(*row)
+    table.add_row("whole-model density", f"{dense['whole_model_density']:.4f}", f"{compressed['whole_model_density']:.4f}", "", share if wide else "")
+    if wide:
+        for row in comparison_rows(report):
+            table.add_row(*row)
+        return table
+    for cells in comparison_cells(report):
+        stacked = ["\n".join(part for part in (cells[key], cells[f"{key}_interval"]) if part) for key in ("dense", "compressed")]
+        table.add_row(cells["metric"], *stacked, cells["delta"], outcome_text(cells, short=True))
+    return table
+
+
+def show_summary(console: Console, report: dict[str, Any]) -> None:
+    table = comparison_table(report, console.width)
     console.print(table)
     timings = report["timings"]
     console.print(

@@ -1,7 +1,8 @@
 """``safecompress demo``: the whole product in one command on the embedded Fashion-MNIST subset.
 
 Trains a small dense CNN on the members, compresses it to d = 0.1 with the project's safety tests
-(``safety_tests/``) and prints the dense-vs-compressed table. Run it from a clone of the repository.
+(``safety_tests/``, in a clone of the repository) or, anywhere else, with the library's shipped
+suite and the demo's settings (``safecompress/suite/``), and prints the dense-vs-compressed table.
 It exits 0 once it has run, whatever the gate said (the table says it); ``safecompress compress``
 is the command that exits with the gate's code.
 """
@@ -16,9 +17,22 @@ from typing import Any
 from rich.console import Console
 
 from safecompress.errors import UsageError
+from safecompress.suite import tests_folder
 
 DEMO_ARCH = "safecompress.models:small_cnn"
 DENSE_PARENT = "dense_parent.pt"
+
+
+def demo_project() -> dict[str, Any]:
+    """The demo's ``[tool.safecompress]`` settings, shipped beside the library suite; its tests are the suite's folder."""
+    import tomllib
+
+    from safecompress.config import validate_section
+
+    path = tests_folder() / "demo_project.toml"
+    section = tomllib.loads(path.read_text(encoding="utf-8"))["tool"]["safecompress"]
+    validate_section(section, path)
+    return {**section, "tests": ["."]}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,13 +51,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
     from safecompress.commands.compress import compress, settings_from
-    from safecompress.config import config_from_args
+    from safecompress.config import Config, config_from_args
     from safecompress.runner.session import wrap_session
 
     args.arch = DEMO_ARCH  # the parent it trains is saved as a SmallCNN state dict; options it lacks read as unset
     config = config_from_args(args, pm, "demo")
     if not (config.rootdir / "safety_tests").is_dir():
-        raise UsageError(f"no safety_tests/ under {config.rootdir}: run the demo from a clone of the safecompress repository")
+        if args.rootdir is not None:
+            raise UsageError(f"no safety_tests/ under --rootdir {config.rootdir}: give a project with safety tests, or leave --rootdir out to run the library's suite")
+        config = Config(args, demo_project(), tests_folder(), pm, "demo")
+        console.print(f"no safety_tests/ here: running the library's shipped suite ({config.rootdir}) with the demo's settings", highlight=False)
     settings = settings_from(args, config)
 
     def body(session: Any) -> int:

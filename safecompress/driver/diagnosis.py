@@ -114,6 +114,9 @@ def diagnosis_lines(diagnosis: Optional[dict[str, Any]]) -> list[str]:
         margin = "–" if test["margin"] is None else f"{test['margin']:+.4f}"
         lines.append(f"- {test['nodeid']}: margin {margin} ({test['message']})")
         for remedy in test["remedies"]:
+            if not remedy["decisions_on"]:
+                lines.append(f"  - not tried: {remedy['remedy']} (never switched on at a decision)")
+                continue
             effect = "–" if remedy["mean_effect_on_margin"] is None else f"{remedy['mean_effect_on_margin']:+.4f}"
             stalled = ", stalled at its cap" if remedy["stalled"] else ""
             lines.append(f"  - tried {remedy['remedy']}: up to weight {remedy['max_weight']:g}, on at {remedy['decisions_on']} decisions, mean effect on the margin {effect} per decision{stalled}")

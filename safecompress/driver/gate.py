@@ -61,6 +61,15 @@ def _intervals(report: TestReport) -> dict[str, tuple[float, Optional[float], Op
     return values
 
 
+def _check_outcome(report: TestReport, metric: str) -> str:
+    """The verdict of the check on ``metric`` ("passed"/"failed"); "" for a metric no check judged
+    (a value recorded beside one, such as a TPR or the parent's number), which decides nothing."""
+    check = next((c for c in report.checks if c.name == metric), None)
+    if check is None:
+        return ""
+    return "passed" if check.passed else "failed"
+
+
 def compare(compressed: GateRun, dense: GateRun) -> list[dict[str, Any]]:
     """Per metric: both values, their intervals, and the delta with a conservative interval
     (the difference of independent intervals: [low_c − high_d, high_c − low_d])."""
@@ -84,8 +93,8 @@ def compare(compressed: GateRun, dense: GateRun) -> list[dict[str, Any]]:
                 "dense_interval": [d_low, d_high] if d_low is not None else None,
                 "delta": value - d_value,
                 "delta_interval": [low - d_high, high - d_low] if (low is not None and d_low is not None and high is not None and d_high is not None) else None,
-                "compressed_outcome": report.outcome,
-                "dense_outcome": other.outcome,
+                "compressed_outcome": _check_outcome(report, name),
+                "dense_outcome": _check_outcome(other, name),
             }
             rows.append(row)
     rows.append(

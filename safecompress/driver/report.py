@@ -61,19 +61,40 @@ def remedy_series(report: dict[str, Any]) -> dict[str, list[tuple[int, float, Op
     return series
 
 
+def comparison_cells(report: dict[str, Any]) -> list[dict[str, str]]:
+    """Each comparison row's parts as text: values and intervals apart, so a narrow table can stack them."""
+    return [
+        {
+            "metric": row["metric"],
+            "dense": _fmt(row["dense"]),
+            "dense_interval": _interval(row["dense_interval"]).strip(),
+            "compressed": _fmt(row["compressed"]),
+            "compressed_interval": _interval(row["compressed_interval"]).strip(),
+            "delta": f"{row['delta']:+.4f}",
+            "delta_interval": _interval(row["delta_interval"]).strip(),
+            "dense_outcome": row["dense_outcome"] or "",
+            "compressed_outcome": row["compressed_outcome"] or "",
+        }
+        for row in report["comparison"]
+    ]
+
+
+def outcome_text(cells: dict[str, str], short: bool = False) -> str:
+    """"passed → failed" on a check's row, empty on a metric no check judged."""
+    if not (cells["dense_outcome"] or cells["compressed_outcome"]):
+        return ""
+    words = {"passed": "ok", "failed": "FAIL"} if short else {}
+    return " → ".join(words.get(cells[k], cells[k]) or "–" for k in ("dense_outcome", "compressed_outcome"))
+
+
 def comparison_rows(report: dict[str, Any]) -> list[list[str]]:
-    rows = []
-    for row in report["comparison"]:
-        rows.append(
-            [
-                row["metric"],
-                f"{_fmt(row['dense'])}{_interval(row['dense_interval'])}",
-                f"{_fmt(row['compressed'])}{_interval(row['compressed_interval'])}",
-                f"{row['delta']:+.4f}{_interval(row['delta_interval'])}",
-                f"{row['dense_outcome'] or ''} → {row['compressed_outcome'] or ''}".strip(" →"),
-            ]
-        )
-    return rows
+    def joined(value: str, interval: str) -> str:
+        return f"{value} {interval}" if interval else value
+
+    return [
+        [c["metric"], joined(c["dense"], c["dense_interval"]), joined(c["compressed"], c["compressed_interval"]), joined(c["delta"], c["delta_interval"]), outcome_text(c)]
+        for c in comparison_cells(report)
+    ]
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -242,15 +263,24 @@ def remedy_charts(report: dict[str, Any]) -> str:
     return "\n".join([weight_chart, svg_chart("its tests' margin (≥ 0: green)", margins, "decision", "margin", integer_x=True)])
 
 
+def recorded_rocs(test: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ROC curves a test recorded, by attack: ``record.attack`` keeps them under
+    ``info["rocs"]``; a test that noted one ``roc`` by hand is drawn under its own name."""
+    info = test.get("info", {})
+    rocs = dict(info.get("rocs") or {})
+    if info.get("roc") and not rocs:
+        rocs[test["nodeid"].split("::")[-1]] = info["roc"]
+    return rocs
+
+
 def roc_charts(report: dict[str, Any]) -> str:
-    """Log-scale ROC curves for every test that noted a ROC (``record.note("roc", {"fpr", "tpr"})``)."""
+    """Log-scale ROC curves of every recorded attack, dense and compressed on one chart."""
     curves: dict[str, list[dict[str, Any]]] = {}
     for label in ("dense", "compressed"):
         for test in report["models"][label]["tests"]:
-            roc = test.get("info", {}).get("roc")
-            if roc:
+            for name, roc in recorded_rocs(test).items():
                 points = [(f, t) for f, t in zip(roc["fpr"], roc["tpr"]) if f is not None and t is not None and f > 0]
-                curves.setdefault(test["nodeid"].split("::")[-1], []).append({"name": label, "points": points})
+                curves.setdefault(name, []).append({"name": label, "points": points})
     return "\n".join(svg_chart(f"ROC — {name}", series, "FPR", "TPR", log_axes=True) for name, series in curves.items())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
@@ -66,6 +67,13 @@ def _id_for(value: Any) -> str:
     return type(value).__name__
 
 
+def from_test_module(function: Any) -> bool:
+    """Whether ``function`` was defined in a test file (``test_*.py``), such as the library suite's:
+    a project re-exports those tests by importing them."""
+    source = getattr(sys.modules.get(function.__module__), "__file__", None)
+    return source is not None and is_test_file(Path(source))
+
+
 def collect_module(path: Path, root: Path) -> list[TestItem]:
     module = import_path(path)
     rel = relpath(path, root)
@@ -74,13 +82,13 @@ def collect_module(path: Path, root: Path) -> list[TestItem]:
     for name, obj in vars(module).items():
         if not (name.startswith("test") and inspect.isfunction(obj)) or hasattr(obj, FIXTURE_ATTR):
             continue
-        if obj.__module__ != module.__name__:
-            continue  # imported from elsewhere
+        if obj.__module__ != module.__name__ and not from_test_module(obj):
+            continue  # a helper imported from elsewhere; tests re-exported from a test module are collected
         marks = get_marks(obj) + [m.mark if hasattr(m, "mark") else m for m in module_marks]
         for label, params in _parametrize_sets(obj, marks):
             nodeid = f"{rel}::{name}" + (f"[{label}]" if label else "")
             requested = tuple(a for a in argnames(obj) if a not in params)
-            items.append(TestItem(nodeid, path, rel, obj, requested, params, marks))
+            items.append(TestItem(nodeid, path, rel, obj, requested, params, marks, module))
     return items
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -20,6 +21,13 @@ class TestItem:
     argnames: tuple[str, ...]
     params: dict[str, Any] = field(default_factory=dict)
     marks: list[Mark] = field(default_factory=list)
+    module: Any = None  # the test file's module: its fixtures are visible to its tests
+
+    def fixture_namespaces(self) -> list[Any]:
+        """Modules whose ``@fixture`` functions this test sees: its file's and, for a test imported
+        from another test module (a suite's), that module's too."""
+        found = [self.module, sys.modules.get(getattr(self.function, "__module__", ""))]
+        return [m for i, m in enumerate(found) if m is not None and all(m is not other for other in found[:i])]
 
     @property
     def name(self) -> str:

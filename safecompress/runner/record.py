@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional
 
 POLICIES = ("lenient", "strict", "point")
+ROC_POINTS = 200  # a recorded ROC is thinned to about this many points: enough to draw, small in report.json
 _OPS: dict[str, Callable[[Any, Any], bool]] = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 _current: ContextVar[Optional["Record"]] = ContextVar("safecompress_record", default=None)
 
@@ -70,6 +71,18 @@ class Record:
     def note(self, name: str, value: Any) -> None:
         """Attach JSON-serialisable detail (an attack's summary, a confusion matrix) to the report."""
         self.info[name] = value
+
+    def attack(self, name: str, results: Any, limit: float, *, policy: Optional[str] = None, fpr: float = 0.01) -> bool:
+        """Record a membership attack the way reports draw it: its AUC as the graded check ``<= limit``
+        (on its 95 % interval, lenient unless ``policy`` says otherwise), the TPR at ``fpr`` as
+        ``{name}_tpr_at_{fpr}pct_fpr``, its summary as a note, and a thinned ROC under
+        ``info["rocs"][name]``, which the report plots for every recorded attack."""
+        step = max(1, len(results.roc.fpr) // ROC_POINTS)
+        self.metric(f"{name}_tpr_at_{100 * fpr:g}pct_fpr", results.tpr_at(fpr).tpr.value)
+        self.note(name, results.summary())
+        self.info.setdefault("rocs", {})[name] = {"fpr": results.roc.fpr[::step].tolist(), "tpr": results.roc.tpr[::step].tolist()}
+        auc = results.auc
+        return self.at_most(f"{name}_auc", auc.value, limit, interval=(auc.low, auc.high), policy=policy)
 
     def at_most(self, name: str, value: Any, limit: float, *, interval: Optional[tuple[float, float]] = None, policy: Optional[str] = None) -> bool:
         """Check ``value <= limit``; with ``interval`` decide by ``policy`` (default ``lenient``)."""

@@ -99,8 +99,7 @@ class SafetySession:
             except (CollectionError, UsageError) as exc:
                 self.collection_errors.append(str(exc))
         for item in items:  # fixtures defined in the test module itself are visible only there
-            module = sys.modules.get(item.function.__module__)
-            if module is not None:
+            for module in item.fixture_namespaces():
                 self.fixtures.parse_namespace_once(module, baseid=relpath(item.path, self.config.rootdir), rank=3)
         self.pm.hook.safecompress_collection_modifyitems(session=self, config=self.config, items=items)
         self.items = items

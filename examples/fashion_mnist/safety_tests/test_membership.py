@@ -10,21 +10,10 @@ from safecompress.attacks import loss_attack, make_attack_inputs, rmia_attack
 from safecompress.metrics import delong_difference
 
 
-def record_attack(record, name, results, limit, policy=None):
-    """AUC as the graded check; TPR at 1 % FPR and the attack's summary kept for the report.
-
-    ``policy`` None means lenient (with an interval): fail only when the whole interval is above
-    the limit, so CI does not flip on noise.
-    """
-    record.metric(f"{name}_tpr_at_1pct_fpr", results.tpr_at(0.01).tpr.value)
-    record.note(name, results.summary())
-    record.at_most(f"{name}_auc", results.auc.value, limit, interval=(results.auc.low, results.auc.high), policy=policy)
-
-
 @safecompress.mark.cost("cheap")
 def test_loss_attack(loop_inputs, record, thresholds):
     """The loss-threshold attack (Yeom et al. 2018): members have lower loss. Free: cached outputs."""
-    record_attack(record, "loss", loss_attack(loop_inputs), thresholds["loss_auc_max"])
+    record.attack("loss", loss_attack(loop_inputs), thresholds["loss_auc_max"])
 
 
 @safecompress.mark.cost("cheap")
@@ -41,7 +30,7 @@ def test_rmia_in_loop(loop_inputs, record, thresholds):
     cheaper, but it fools offline LiRA and raises RMIA: see docs/benchmark.md.) Like
     every test it also runs in the final gate, so its limit is a target compression must reach.
     """
-    record_attack(record, "rmia1", rmia_attack(loop_inputs), thresholds["loop_rmia_auc_max"], policy="point")
+    record.attack("rmia1", rmia_attack(loop_inputs), thresholds["loop_rmia_auc_max"], policy="point")
 
 
 @safecompress.mark.cost("gate")
@@ -50,7 +39,7 @@ def test_rmia_gate(gate_attacks, record, thresholds):
     lira = gate_attacks["lira"]
     record.metric("lira_auc", lira.auc.value)
     record.metric("lira_tpr_at_1pct_fpr", lira.tpr_at(0.01).tpr.value)
-    record_attack(record, "rmia", gate_attacks["rmia"], thresholds["rmia_auc_max"])
+    record.attack("rmia", gate_attacks["rmia"], thresholds["rmia_auc_max"])
 
 
 @safecompress.mark.cost("gate")
