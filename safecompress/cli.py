@@ -25,6 +25,7 @@ EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("safecompress.commands.audit", "run one membership attack against a model and print its metrics with intervals"),
     "bench": ("safecompress.commands.bench", "benchmarks: sparse engine throughput and sizes, attack scoring cost"),
     "demo": ("safecompress.commands.demo", "train a small CNN on embedded Fashion-MNIST, compress it to d=0.1, show dense vs compressed"),
+    "init": ("safecompress.commands.init", "scaffold a project here: [tool.safecompress], a data fixture, safety_tests/ using the library suite"),
 }
 
 

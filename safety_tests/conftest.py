@@ -1,7 +1,6 @@
-"""This project's safety-test fixtures: the library suite's (``safecompress.suite.fixtures``).
+"""Safety-test fixtures: the library suite's (audit set, reference outputs, dense baseline, gate attacks).
 
-Define a fixture of the same name here to replace one of them; ``data`` and ``model_factory``
-come from the built-ins, which read ``[tool.safecompress]`` in pyproject.toml.
+A fixture of the same name defined here replaces the suite's.
 """
 
 safecompress_plugins = ["safecompress.suite.fixtures"]

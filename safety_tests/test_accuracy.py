@@ -1,7 +1,3 @@
-"""The shipped performance test (source: ``safecompress/suite/test_accuracy.py``).
-
-Imported tests are collected here, under this file's name; add your own beside them as plain
-``test_*`` functions.
-"""
+"""The shipped performance test (source: safecompress/suite/test_accuracy.py); add your own beside it."""
 
 from safecompress.suite.test_accuracy import test_accuracy  # noqa: F401

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from safecompress.errors import UsageError
-from safecompress.suite import tests_folder
+from safecompress.suite import suite_folder
 
 DEMO_ARCH = "safecompress.models:small_cnn"
 DENSE_PARENT = "dense_parent.pt"
@@ -29,7 +29,7 @@ def demo_project() -> dict[str, Any]:
 
     from safecompress.config import validate_section
 
-    path = tests_folder() / "demo_project.toml"
+    path = suite_folder() / "demo_project.toml"
     section = tomllib.loads(path.read_text(encoding="utf-8"))["tool"]["safecompress"]
     validate_section(section, path)
     return {**section, "tests": ["."]}
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
     if not (config.rootdir / "safety_tests").is_dir():
         if args.rootdir is not None:
             raise UsageError(f"no safety_tests/ under --rootdir {config.rootdir}: give a project with safety tests, or leave --rootdir out to run the library's suite")
-        config = Config(args, demo_project(), tests_folder(), pm, "demo")
+        config = Config(args, demo_project(), suite_folder(), pm, "demo")
         console.print(f"no safety_tests/ here: running the library's shipped suite ({config.rootdir}) with the demo's settings", highlight=False)
     settings = settings_from(args, config)
 

@@ -173,7 +173,7 @@ class DataSplits:
                 if len(np.unique(rows)) != len(rows):
                     raise UsageError(f"{source}: roles[{role!r}] lists a row twice")
             check_sizes(source, *(len(positions[role]) for role in ROLES))  # the same balance rule as drawn roles
-        label_tensor = torch.as_tensor(y, dtype=torch.long)
+        label_tensor = torch.tensor(y, dtype=torch.long)  # a copy: the caller's array may be read-only
 
         def split(role: str) -> Split:
             rows = torch.as_tensor(positions[role], dtype=torch.long)
@@ -221,5 +221,9 @@ def _as_tensor(values: Any) -> "torch.Tensor":
     """A tensor of ``values``: floating data as float32, integers as they are."""
     import torch
 
-    tensor = values if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
+    if isinstance(values, torch.Tensor):
+        tensor = values
+    else:
+        array = np.asarray(values)
+        tensor = torch.from_numpy(array if array.flags.writeable else array.copy())  # torch cannot share a read-only buffer
     return tensor.float() if tensor.is_floating_point() else tensor

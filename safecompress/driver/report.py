@@ -80,7 +80,7 @@ def comparison_cells(report: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def outcome_text(cells: dict[str, str], short: bool = False) -> str:
-    """"passed → failed" on a check's row, empty on a metric no check judged."""
+    """ "passed → failed" on a check's row, empty on a metric no check judged."""
     if not (cells["dense_outcome"] or cells["compressed_outcome"]):
         return ""
     words = {"passed": "ok", "failed": "FAIL"} if short else {}

@@ -9,7 +9,6 @@ are rebuilt per candidate. :func:`wrap_session` maps every way a run can end to 
 from __future__ import annotations
 
 import logging
-import sys
 import tempfile
 import time
 import traceback

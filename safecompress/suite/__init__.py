@@ -6,7 +6,7 @@
 - ``test_accuracy.py`` and ``test_membership.py`` (beside this file): the shipped tests. A project's
   ``safety_tests/test_*.py`` re-exports them by importing them (imported tests are collected when they
   come from a test module), or copies and edits them (``safecompress init`` does the former).
-- :func:`tests_folder`: this folder, a test path of its own (its ``conftest.py`` loads the fixtures);
+- :func:`suite_folder`: this folder, a test path of its own (its ``conftest.py`` loads the fixtures);
   ``safecompress demo`` runs it when no ``safety_tests/`` is present.
 """
 
@@ -17,6 +17,6 @@ from pathlib import Path
 FIXTURES = "safecompress.suite.fixtures"
 
 
-def tests_folder() -> Path:
+def suite_folder() -> Path:
     """The folder holding the shipped suite's test files and their conftest."""
     return Path(__file__).resolve().parent
