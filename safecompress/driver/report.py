@@ -258,7 +258,10 @@ def remedy_charts(report: dict[str, Any]) -> str:
     if not series:
         return ""
     weights = [{"name": name, "points": [(i, w) for i, w, _, _ in points]} for name, points in series.items()]
-    margins = [{"name": f"{name} margin", "points": [(i, m) for i, _, m, _ in points if m is not None]} for name, points in series.items()]
+    by_points: dict[tuple, list[str]] = {}  # the rungs of one ladder share their tests' margin: one line for them
+    for name, points in series.items():
+        by_points.setdefault(tuple((i, m) for i, _, m, _ in points if m is not None), []).append(name)
+    margins = [{"name": f"margin of {', '.join(names)}", "points": list(points)} for points, names in by_points.items() if points]
     weight_chart = svg_chart("remedy weight at each decision", weights, "decision", "weight", integer_x=True)
     return "\n".join([weight_chart, svg_chart("its tests' margin (≥ 0: green)", margins, "decision", "margin", integer_x=True)])
 
