@@ -266,6 +266,32 @@ def remedy_charts(report: dict[str, Any]) -> str:
     return "\n".join([weight_chart, svg_chart("its tests' margin (≥ 0: green)", margins, "decision", "margin", integer_x=True)])
 
 
+def judged_charts(report: dict[str, Any]) -> str:
+    """Every checkpoint the cheap tests judged (the shipping candidates): risk over the run, each
+    attempt its own line, and utility against risk, passing ones apart and the shipped one marked."""
+    judged = report.get("judged") or []
+    if not judged:
+        return ""
+    order = sorted(range(len(judged)), key=lambda i: (judged[i]["attempt"], judged[i]["step"]))
+    by_attempt: dict[int, list[tuple[int, float]]] = {}
+    for position, index in enumerate(order, start=1):
+        by_attempt.setdefault(judged[index]["attempt"], []).append((position, judged[index]["risk"]))
+    over_time = [{"name": f"attempt {attempt}", "points": points} for attempt, points in sorted(by_attempt.items())]
+    shipped = report.get("shipped") or {}
+    is_shipped = [j["attempt"] == shipped.get("attempt") and j["step"] == shipped.get("step") for j in judged]
+    trade_off = [
+        {"name": "red", "points": [(j["utility"], j["risk"]) for j in judged if not j["passed"]], "style": "dots", "color": "#999", "opacity": 0.8},
+        {"name": "passing", "points": [(j["utility"], j["risk"]) for j in judged if j["passed"]], "style": "dots", "color": "#2ca02c", "opacity": 0.9},
+        {"name": "shipped", "points": [(j["utility"], j["risk"]) for j, ship in zip(judged, is_shipped) if ship], "style": "dots", "color": "#d62728", "radius": 5, "opacity": 1.0},
+    ]
+    return "\n".join(
+        [
+            svg_chart("risk of each judged checkpoint (0: every test green)", over_time, "judged checkpoint, in training order", "risk", integer_x=True),
+            svg_chart("judged checkpoints: utility against risk", trade_off, "utility", "risk"),
+        ]
+    )
+
+
 def recorded_rocs(test: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The ROC curves a test recorded, by attack: ``record.attack`` keeps them under
     ``info["rocs"]``; a test that noted one ``roc`` by hand is drawn under its own name."""
@@ -308,6 +334,7 @@ def render_html(report: dict[str, Any]) -> str:
 {rows}
 </table>
 <h2>Membership ROC (log scale)</h2><div class="charts">{roc_charts(report)}</div>
+<h2>Judged checkpoints (what could ship)</h2><div class="charts">{judged_charts(report)}</div>
 <h2>Candidates at each update (winners in red)</h2><div class="charts">{candidate_charts(report["updates"])}</div>
 <h2>Remedies over time</h2><div class="charts">{remedy_charts(report)}</div>
 <p>Every decision, with every candidate's numbers, is in <code>decisions.jsonl</code>; the member/non-member/population indices and hashes are in <code>report.json</code>.</p>

@@ -12,7 +12,7 @@ from rich.console import Console
 from safecompress.attacks.data_structures import AttackResults
 from safecompress.commands.compress import comparison_table
 from safecompress.driver.gate import GateRun, compare
-from safecompress.driver.report import comparison_rows, roc_charts
+from safecompress.driver.report import comparison_rows, judged_charts, roc_charts
 from safecompress.runner.record import Record
 from safecompress.runner.reports import TestReport
 
@@ -89,3 +89,16 @@ def test_the_terminal_table_fits_80_columns_and_keeps_every_number() -> None:
     narrow = io.StringIO()
     Console(file=narrow, width=80, color_system=None).print(comparison_table(report, 80))
     assert "FAIL → ok" in narrow.getvalue()
+
+
+def test_the_judged_checkpoints_chart_marks_passing_and_shipped_ones() -> None:
+    judged = [
+        {"attempt": 1, "step": 10, "passed": False, "utility": 0.80, "risk": 0.05},
+        {"attempt": 1, "step": 20, "passed": True, "utility": 0.81, "risk": 0.0},
+        {"attempt": 2, "step": 10, "passed": False, "utility": 0.79, "risk": 0.02},
+    ]
+    charts = judged_charts({"judged": judged, "shipped": {"attempt": 1, "step": 20}})
+    assert charts.count("<svg") == 2
+    assert ">attempt 1<" in charts and ">attempt 2<" in charts
+    assert charts.count('r="5" fill="#d62728"') == 1 and charts.count("<circle cx") == 4  # the shipped dot among the three judged, drawn again
+    assert judged_charts({"judged": [], "shipped": None}) == ""
