@@ -282,7 +282,7 @@ def judged_charts(report: dict[str, Any]) -> str:
     trade_off = [
         {"name": "red", "points": [(j["utility"], j["risk"]) for j in judged if not j["passed"]], "style": "dots", "color": "#999", "opacity": 0.8},
         {"name": "passing", "points": [(j["utility"], j["risk"]) for j in judged if j["passed"]], "style": "dots", "color": "#2ca02c", "opacity": 0.9},
-        {"name": "shipped", "points": [(j["utility"], j["risk"]) for j, ship in zip(judged, is_shipped) if ship], "style": "dots", "color": "#d62728", "radius": 5, "opacity": 1.0},
+        {"name": "shipped", "points": [(j["utility"], j["risk"]) for j, ship in zip(judged, is_shipped) if ship], "style": "dots", "color": "#000000", "radius": 5, "opacity": 1.0},
     ]
     return "\n".join(
         [

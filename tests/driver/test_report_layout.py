@@ -100,5 +100,5 @@ def test_the_judged_checkpoints_chart_marks_passing_and_shipped_ones() -> None:
     charts = judged_charts({"judged": judged, "shipped": {"attempt": 1, "step": 20}})
     assert charts.count("<svg") == 2
     assert ">attempt 1<" in charts and ">attempt 2<" in charts
-    assert charts.count('r="5" fill="#d62728"') == 1 and charts.count("<circle cx") == 4  # the shipped dot among the three judged, drawn again
+    assert charts.count('r="5" fill="#000000"') == 1 and charts.count("<circle cx") == 4  # the shipped dot among the three judged, drawn again
     assert judged_charts({"judged": [], "shipped": None}) == ""
