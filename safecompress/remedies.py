@@ -9,7 +9,7 @@ test that declared it stays red and decays while it is green. Plugins add remedi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Iterable, Optional, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,9 @@ class RemedyContext:
     reference: Optional[Split] = None  # same-distribution non-member data (population), for adversaries
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    # A remedy that trains parameters of its own (an adversary) averages their gradients with this
+    # before stepping, so they stay identical on every rank under torchrun (a no-op otherwise).
+    average_gradients: Callable[[Iterable[nn.Parameter]], None] = lambda parameters: None
 
 
 class Remedy(Protocol):
@@ -207,6 +210,7 @@ class AdversarialRegularization:
         self.generator = torch.Generator().manual_seed(context.seed + 7919)
         self.attacker = NasrAttacker(context.num_classes).to(context.device)
         self.optimizer = torch.optim.Adam(self.attacker.parameters(), lr=float(context.options.get("lr", 1e-3)))
+        self.average_gradients = context.average_gradients
 
     def _reference_batch(self, size: int) -> tuple[Any, torch.Tensor]:
         rows = torch.randint(len(self.reference), (size,), generator=self.generator)
@@ -225,6 +229,7 @@ class AdversarialRegularization:
             truth = torch.cat([torch.ones(len(labels)), torch.zeros(len(ref_y))]).to(scores.device)
             self.optimizer.zero_grad(set_to_none=True)
             F.binary_cross_entropy_with_logits(scores, truth).backward()
+            self.average_gradients(self.attacker.parameters())
             self.optimizer.step()
 
     def loss(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--include", action="append", metavar="GLOB", help="mask the parameters whose names match (repeatable; default: Conv/Linear/attention weights)")
     group.add_argument("--exclude", action="append", metavar="GLOB", help="never mask the parameters whose names match (repeatable)")
     group.add_argument("--embeddings", action="store_true", default=None, help="mask nn.Embedding weights too")
+    group.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="training under bf16 autocast (default auto: on CUDA where supported; tests judge in fp32)")
+    group.add_argument("--compile", action="store_true", default=None, help="wrap the training step's model in torch.compile")
     group.add_argument("--out", type=Path, help="output folder (default safecompress-out)")
     group.add_argument("--resume", action="store_true", default=None, help="continue the run in --out from its checkpoint.pt")
     group.add_argument("--overwrite", action="store_true", default=None, help="replace an earlier run's outputs in --out (refused otherwise)")
@@ -64,6 +66,8 @@ def settings_from(args: argparse.Namespace, config: Any) -> Any:
             "include",
             "exclude",
             "embeddings",
+            "precision",
+            "compile",
             "out",
             "resume",
             "overwrite",
@@ -74,14 +78,17 @@ def settings_from(args: argparse.Namespace, config: Any) -> Any:
     return CompressSettings.from_sources(cli, dict(config.ini.get("compress", {})))
 
 
-def compress(session: Any, model_path: Path, settings: Any, console: Console, quiet: bool, arch: Optional[str] = None, arch_kwargs: Optional[dict[str, Any]] = None) -> int:
-    """The driver's job with a progress display and the summary table; returns the gate's exit status."""
+def compress(session: Any, model_path: Path, settings: Any, console: Console, quiet: bool, arch: Optional[str] = None, arch_kwargs: Optional[dict[str, Any]] = None, ranks: Any = None) -> int:
+    """The driver's job with a progress display and the summary table; returns the gate's exit
+    status. Under torchrun (``ranks``) only rank 0 prints."""
     from safecompress.commands.progress import CompressProgress
     from safecompress.driver.job import run_compress
 
-    with CompressProgress(console, quiet) as progress:
-        result = run_compress(session, model_path, settings, observer=progress.event, arch=arch, arch_kwargs=arch_kwargs)
-    show_summary(console, result.report)
+    main = ranks is None or ranks.is_main
+    with CompressProgress(console, quiet or not main) as progress:
+        result = run_compress(session, model_path, settings, observer=progress.event, arch=arch, arch_kwargs=arch_kwargs, ranks=ranks)
+    if main:
+        show_summary(console, result.report)
     return result.exitstatus
 
 
@@ -151,8 +158,17 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         args.paths = None  # the ini's tests list applies
 
     def body(session: Any) -> int:
+        from safecompress.distributed import rank_device, ranks_from_environment
+
         arch = config.getoption("arch")
         arch_kwargs = {"num_classes": config.getoption("num_classes")} if config.getoption("num_classes") else {}
-        return compress(session, args.model, settings, console, bool(args.quiet), arch, arch_kwargs)
+        ranks = ranks_from_environment()  # torchrun --nproc-per-node N -m safecompress compress …
+        session.device = rank_device(session.device)
+        return compress(session, args.model, settings, console, bool(args.quiet), arch, arch_kwargs, ranks)
 
-    return wrap_session(config, body, console)
+    try:
+        return wrap_session(config, body, console)
+    finally:
+        from safecompress.distributed import leave_group
+
+        leave_group()

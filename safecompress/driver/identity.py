@@ -18,6 +18,7 @@ LABELS = {
     "thresholds": "the thresholds",
     "tests": "the collected tests",
     "data_sha256": "the data",
+    "world_size": "the number of processes",
 }
 
 
@@ -34,15 +35,19 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def run_identity(parent: Path, thresholds: Mapping[str, float], test_ids: Sequence[str], data_fingerprints: Mapping[str, str]) -> dict[str, Any]:
-    """The identity of a run: parent bytes, thresholds, collected test ids and data, all hashed or plain."""
+def run_identity(parent: Path, thresholds: Mapping[str, float], test_ids: Sequence[str], data_fingerprints: Mapping[str, str], world_size: int = 1) -> dict[str, Any]:
+    """The identity of a run: parent bytes, thresholds, collected test ids and data, all hashed or
+    plain; under torchrun also the world size (ranks shard every batch: another size is another run)."""
     data = hashlib.sha256(json.dumps(dict(data_fingerprints), sort_keys=True).encode()).hexdigest()
-    return {
+    identity = {
         "parent_sha256": file_sha256(parent),
         "thresholds": dict(sorted(thresholds.items())),
         "tests": sorted(test_ids),
         "data_sha256": data,
     }
+    if world_size > 1:
+        identity["world_size"] = world_size
+    return identity
 
 
 def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
@@ -59,6 +64,8 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
         elif key == "tests" and isinstance(before, list) and isinstance(now, list):
             added, removed = len(set(now) - set(before)), len(set(before) - set(now))
             found.append(f"{label} ({added} added, {removed} removed)")
+        elif key == "world_size":
+            found.append(f"{label} ({before or 1} in the checkpoint, {now or 1} now)")
         elif isinstance(before, str) and isinstance(now, str):
             found.append(f"{label} (sha256 {before[:12]}… in the checkpoint, {now[:12]}… now)")
         else:

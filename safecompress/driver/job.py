@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from safecompress.distributed import Ranks
 from safecompress.driver.checkpoint import checkpoint_attempt
 from safecompress.driver.diagnosis import diagnose
 from safecompress.driver.gate import compare, exit_status, run_gate, versions
@@ -118,14 +119,18 @@ def run_compress(
     observer: Optional[Observer] = None,
     arch: Optional[str] = None,
     arch_kwargs: Optional[dict[str, Any]] = None,
+    ranks: Optional[Ranks] = None,
 ) -> CompressResult:
     """The whole job inside a started session. ``arch``/``arch_kwargs`` are recorded in the artifact
-    so it reloads without code (a registered name; see docs/security.md)."""
+    so it reloads without code (a registered name; see docs/security.md). Under torchrun (``ranks``)
+    every rank trains, rank 0 writes the outputs and runs the gate, and the others return its exit
+    status with an empty report."""
     from safecompress.sparse import export_state_dict, model_densities, save_sparse_artifact, scope_warning
 
-    notify = observer or (lambda kind, payload: None)
+    ranks = ranks or Ranks()
+    notify = (observer if ranks.is_main else None) or (lambda kind, payload: None)
     started = time.perf_counter()
-    prepare_output_folder(settings.out, resume=settings.resume, overwrite=settings.overwrite)
+    ranks.main_first(lambda: prepare_output_folder(settings.out, resume=settings.resume, overwrite=settings.overwrite))
     check_strategies(settings, growth_registry(session.pm))
     parent, info = session.load_model(model_path)
     scope = require_weights_kept(parent, settings)
@@ -140,13 +145,14 @@ def run_compress(
         session.config.thresholds,
         [item.nodeid for item in session.items],
         {split.name: split.fingerprint() for split in (data.members, data.non_members, data.population, data.test)},
+        world_size=ranks.world_size,
     )
     session.dense_model = parent.to(session.device).eval()
     # Baseline: the cheap tests on the dense parent, before training. It builds the session-wide
     # fixtures (audit sets, reference models) once, timed apart from the per-candidate overhead.
     baseline_started = time.perf_counter()
     session.set_model(session.dense_model, label="dense parent (baseline)")
-    baseline = session.run(select=lambda item: item.cost == "cheap")
+    baseline = ranks.from_main(session.run(select=lambda item: item.cost == "cheap"))  # every rank builds its fixtures; rank 0's verdicts steer
     setup_seconds = time.perf_counter() - baseline_started
     info = {**info, **model_densities(parent, scope)}  # the run's masking scope, not the default one
     roles = metric_roles(baseline)
@@ -154,10 +160,12 @@ def run_compress(
     scope_problem = scope_warning(model_densities(parent, scope))
     if scope_problem:
         warnings.append(scope_problem)
-    for message in warnings:
+    for message in warnings if ranks.is_main else []:
         log.warning(message)
         notify("warning", {"message": message})
-    result, attempts = run_attempts(session, parent, settings, notify, data=data, recipe=recipe, remedy_factories=remedies, identity=identity, baseline=baseline)
+    result, attempts = run_attempts(session, parent, settings, notify, data=data, recipe=recipe, remedy_factories=remedies, identity=identity, baseline=baseline, ranks=ranks)
+    if not ranks.is_main:
+        return CompressResult(ranks.from_main(None), {})
     notify("gate", {})
     compressed_densities = {**model_densities(result.model, result.engine.names), "masked_density": result.engine.density()}  # kept by the masks: a kept weight can be exactly 0
     compressed_gate = run_gate(session, result.model, "compressed", data, compressed_densities)
@@ -212,4 +220,5 @@ def run_compress(
         "exitstatus": exit_status(compressed_gate),
     }
     write_reports(report, out)
+    ranks.from_main(report["exitstatus"])
     return CompressResult(report["exitstatus"], report)

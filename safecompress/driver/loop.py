@@ -19,6 +19,7 @@ Tests are run through an ``evaluate(model, label)`` callable, by default the ses
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from safecompress.data.splits import DataSplits
+from safecompress.distributed import GradientSync, Ranks, RanksDiverged, state_digest
 from safecompress.driver.checkpoint import capture_loop, restore_loop, resume_loop, save_checkpoint
 from safecompress.driver.selection import Candidate, score_candidate
 from safecompress.driver.settings import CompressSettings
@@ -103,6 +105,16 @@ class LoopResult:
         return None if self.shipped is None else self.shipped.step
 
 
+def training_autocast(precision: str, device: torch.device) -> Callable[[], Any]:
+    """The context training steps run in: bf16 autocast (``precision`` "bf16", or "auto" on a CUDA
+    device with bf16), else none. Weights, optimizer state and masks stay fp32, so pruned weights
+    stay exactly zero; safety tests always judge the model in fp32."""
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    if not bf16:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
 def cheap_tests(session: SafetySession, only: Optional[Callable[[Any], bool]] = None) -> Evaluate:
     """The default ``evaluate``: the session's cheap tests (those ``only`` keeps) on ``model``, which
     then trains on."""
@@ -142,8 +154,11 @@ class CompressionLoop:
         earlier_attempts: Optional[list[dict[str, Any]]] = None,
         resume: Optional[bool] = None,
         fixed_remedies: Optional[dict[str, float]] = None,
+        ranks: Optional[Ranks] = None,
     ) -> None:
         self.session = session
+        self.ranks = ranks or Ranks()  # torchrun's processes: data-parallel training, candidates split across them
+        self.sync = GradientSync(self.ranks)
         self.baseline_reports = list(baseline or [])  # the cheap tests on the dense parent, before training
         self.attempt = attempt
         self.resume = settings.resume if resume is None else resume  # continue from the checkpoint in ``out``
@@ -153,7 +168,7 @@ class CompressionLoop:
         self.recipe = recipe
         self.settings = settings
         self.device = session.device
-        self.on_event = on_event or (lambda kind, payload: None)
+        self.on_event = (on_event if self.ranks.is_main else None) or (lambda kind, payload: None)  # rank 0 reports progress
         self.evaluate = evaluate or cheap_tests(session)
         self.checkpoint_path = settings.out / "checkpoint.pt"
         self.decisions_path = settings.out / "decisions.jsonl"
@@ -162,6 +177,17 @@ class CompressionLoop:
         self.total_steps = self.epochs * steps_per_epoch(len(self.members), self.batch_size)
         torch.manual_seed(settings.seed)
         self.model = copy.deepcopy(parent).to(self.device).train()
+        self.channels_last = self.device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in self.model.modules())
+        if self.channels_last:  # the layout cuDNN's convolutions are fastest in; masks multiply element-wise in any layout
+            self.model.to(memory_format=torch.channels_last)
+        self.trainer = self.model  # what the main stream's forward runs through: DDP under torchrun
+        if self.ranks.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.trainer = DistributedDataParallel(self.model, find_unused_parameters=self._has_unused_parameters())
+        self.autocast = training_autocast(settings.precision, self.device)
+        if settings.compile:
+            self.trainer = torch.compile(self.trainer)
         self.optimizer = recipe.make_optimizer(self.model.parameters())
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.updates = fitting_updates(settings.updates, self.total_steps)
@@ -170,7 +196,7 @@ class CompressionLoop:
         self.shuffle = torch.Generator().manual_seed(settings.seed)
         self.steering = Steering(
             remedy_factories,
-            lambda options: RemedyContext(num_classes=data.num_classes, device=self.device, reference=data.population, seed=settings.seed, options=options),
+            lambda options: RemedyContext(num_classes=data.num_classes, device=self.device, reference=data.population, seed=settings.seed, options=options, average_gradients=self.sync.average),
             enabled=settings.remedies,
             stall_gain=settings.stall_gain,
             plan=plan,
@@ -191,18 +217,43 @@ class CompressionLoop:
             self.events.append(f"{settings.updates} topology updates do not fit in {self.total_steps} training steps: {self.updates} updates, at least {MIN_SEGMENT_STEPS} steps apart")
         self._memory_checkpoint: Optional[dict[str, Any]] = None
 
+    def _has_unused_parameters(self) -> bool:
+        """Whether a training step leaves some parameter without a gradient (an unused pooler, a
+        frozen branch): DDP must then look for them every step, which costs a graph traversal, so
+        it is asked for only when one forward and backward on a member batch finds one."""
+        probe = copy.deepcopy(self.model)  # batch-norm statistics of the real model stay untouched
+        rows = torch.arange(min(self.batch_size, len(self.members)))
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            x, y = batch_of(self.members, rows, self.device)
+            F.cross_entropy(model_logits(probe, x), y).backward()
+        return any(p.requires_grad and p.grad is None for p in probe.parameters())
+
     # --- training ---------------------------------------------------------------------------------
-    def _train_step(self, x: Any, y: torch.Tensor) -> Optional[float]:
-        """One optimizer step; returns the task loss, or None when the loss was not finite."""
+    def _train_step(self, x: Any, y: torch.Tensor, shared: bool = True) -> Optional[float]:
+        """One optimizer step; returns the task loss, or None when the loss was not finite.
+
+        ``shared``: a step of the main stream, which under torchrun every rank takes together on its
+        shard (gradients averaged; a non-finite loss on any rank rolls every rank back). Probes are
+        local steps on one rank's candidate."""
         if self.recipe.augment is not None:
             x = self.recipe.augment(x, self.augment_rng)
         self.optimizer.zero_grad(set_to_none=True)
-        logits = model_logits(self.model, x)
-        task = F.cross_entropy(logits, y, label_smoothing=self.recipe.label_smoothing)
-        total = self.steering.add_losses(task, self.model, x, logits, y)
-        if not bool(torch.isfinite(total)):
+        together = shared and self.ranks.distributed
+        if self.channels_last and isinstance(x, torch.Tensor) and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            logits = model_logits(self.trainer if shared else self.model, x)
+            task = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
+            total = self.steering.add_losses(task, self.model, x, logits, y)
+        finite = bool(torch.isfinite(total))
+        if together:
+            finite = not self.ranks.any(not finite)
+        elif not finite:
             return None
-        total.backward()
+        total.backward()  # under DDP every rank runs its backward, or the others would wait for it
+        if not finite:
+            self.optimizer.zero_grad(set_to_none=True)
+            return None
         self.optimizer.step()
         self.engine.step()
         return float(task.detach())
@@ -211,10 +262,11 @@ class CompressionLoop:
         """A few steps on member batches drawn by their own generator, so probes never shift the main stream."""
         generator = torch.Generator().manual_seed(self.settings.seed * 7_919 + update * 101 + index)
         losses = []
-        for _ in range(self.settings.probe_steps):
-            rows = torch.randint(len(self.members), (min(self.batch_size, len(self.members)),), generator=generator)
-            loss = self._train_step(*batch_of(self.members, rows, self.device))
-            losses.append(float("nan") if loss is None else loss)
+        with self.sync.paused():  # ranks probe different candidates: nothing is averaged
+            for _ in range(self.settings.probe_steps):
+                rows = torch.randint(len(self.members), (min(self.batch_size, len(self.members)),), generator=generator)
+                loss = self._train_step(*batch_of(self.members, rows, self.device), shared=False)
+                losses.append(float("nan") if loss is None else loss)
         return float(sum(losses) / len(losses)) if losses else float("nan")
 
     def _select(self, candidates: list[Candidate], what: str) -> Candidate:
@@ -228,7 +280,10 @@ class CompressionLoop:
         """Run the cheap tests on the model as training left it; a judged point is a shipping
         candidate (unless nothing judged it: the untested benchmark arms)."""
         started = time.perf_counter()
-        reports = self.evaluate(self.model, label)
+        self._align_buffers()
+        with self._rank_local():  # rank 0 judges; every rank steers from its reports
+            reports = self.evaluate(self.model, label) if self.ranks.is_main else None
+        reports = self.ranks.from_main(reports)
         tested = time.perf_counter() - started
         self.timers.tests += tested
         judged = Candidate(f"step {self.state.step}", None, reports, seconds=tested)
@@ -238,6 +293,17 @@ class CompressionLoop:
         weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         masks = {k: v.detach().clone() for k, v in self.engine.masks.items()}
         return judged, self.shipping.consider(JudgedPoint(judged, self.state.step, kind, self.attempt, weights, masks))
+
+    @contextlib.contextmanager
+    def _rank_local(self) -> Any:
+        """Work only some ranks do (judging, their own candidates) must not move the random state
+        the shared stream draws from: forked under torchrun, untouched in a single process."""
+        if not self.ranks.distributed:
+            yield
+            return
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            yield
 
     def _next_decision(self) -> Optional[int]:
         return next((s for s in self.decision_steps if s > self.state.step), None)
@@ -249,20 +315,31 @@ class CompressionLoop:
         base = self.engine.snapshot()
         remedy_states = self.steering.snapshot()
         prune_fraction = self.engine.prune_fraction()
-        candidates: list[Candidate] = []
-        for index, mask in enumerate(self.engine.propose(candidate_specs(self.settings, prune_fraction, update))):
-            self.engine.restore(base)
-            self.engine.apply(mask)
-            t0 = time.perf_counter()
-            probe_loss = self._probe(update, index)
-            t1 = time.perf_counter()
-            reports = self.evaluate(self.model, f"update {update}: {mask.name}")
-            t2 = time.perf_counter()
-            self.timers.probe += t1 - t0
-            self.timers.tests += t2 - t1
-            candidate = Candidate(mask.name, mask, reports, probe_loss=probe_loss, seconds=t2 - t0)
+        masks = self.engine.propose(candidate_specs(self.settings, prune_fraction, update))
+        outcomes: list[tuple[int, float, list[TestReport], float]] = []  # this rank's candidates
+        with self._rank_local():
+            for index, mask in enumerate(masks):
+                if not self.ranks.owns(index):
+                    continue
+                self.engine.restore(base)
+                self.engine.apply(mask)
+                t0 = time.perf_counter()
+                probe_loss = self._probe(update, index)
+                t1 = time.perf_counter()
+                reports = self.evaluate(self.model, f"update {update}: {mask.name}")
+                t2 = time.perf_counter()
+                self.timers.probe += t1 - t0
+                self.timers.tests += t2 - t1
+                outcomes.append((index, probe_loss, reports, t2 - t0))
+        tested: dict[int, Candidate] = {}
+        tested_on: dict[str, int] = {}
+        for rank, found in enumerate(self.ranks.gather(outcomes)):
+            for index, probe_loss, reports, seconds in found:
+                tested[index] = Candidate(masks[index].name, masks[index], reports, probe_loss=probe_loss, seconds=seconds)
+                tested_on[masks[index].name] = rank
+        candidates = [tested[index] for index in sorted(tested)]
+        for candidate in candidates:
             score_candidate(candidate, self.settings.lambda_)
-            candidates.append(candidate)
             self.on_event("candidate", {"update": update, "candidate": candidate})
         winner = self._select(candidates, "candidate")
         self.engine.restore(base)
@@ -285,7 +362,7 @@ class CompressionLoop:
                 "why": explain(winner, candidates),
             },
             survivor,
-            {"density": self.engine.density(), "exploration": self.engine.exploration_rate()},
+            {"density": self.engine.density(), "exploration": self.engine.exploration_rate(), **({"tested_on_rank": tested_on} if self.ranks.distributed else {})},
         )
 
     def _final_check(self) -> None:
@@ -324,10 +401,28 @@ class CompressionLoop:
     def _log(self, decision: dict[str, Any]) -> None:
         if decision["kind"] == "baseline":
             self.baseline_decision = decision
+        if self.ranks.distributed:
+            self._align_buffers()
+            decision["ranks"] = self._agreed_state()
         self.state.decisions = self.log_offset + (self.baseline_decision is not None) + len(self.decisions) + len(self.final_checks)
-        append_line(self.decisions_path, json.dumps(json_safe(decision)))
-        self.on_event(decision["kind"], decision)
+        if self.ranks.is_main:
+            append_line(self.decisions_path, json.dumps(json_safe(decision)))
+            self.on_event(decision["kind"], decision)
         self._save_checkpoint()
+
+    def _align_buffers(self) -> None:
+        """Batch-norm statistics are each rank's own between forward passes (DDP broadcasts rank 0's
+        at the next one): at a decision every rank takes rank 0's, so all judge and save one model."""
+        if self.ranks.distributed:
+            for buffer in self.model.buffers():
+                torch.distributed.broadcast(buffer, src=0)
+
+    def _agreed_state(self) -> dict[str, Any]:
+        """Every rank's digest of weights, masks and remedy states at this decision; they must be one."""
+        digests = self.ranks.gather(state_digest(self.model, self.engine.masks, self.steering.state_dict()))
+        if len(set(digests)) > 1:
+            raise RanksDiverged(f"ranks hold different weights or masks at step {self.state.step}: {', '.join(d[:12] for d in digests)}")
+        return {"world_size": self.ranks.world_size, "state_sha256": digests[0]}
 
     def apply_lr_scale(self) -> float:
         """Set every group's learning rate to base × rollback scale × remedy factor; returns that factor."""
@@ -342,10 +437,11 @@ class CompressionLoop:
         if self.resume:
             self._resume()
         else:
-            self.decisions_path.parent.mkdir(parents=True, exist_ok=True)
-            if self.attempt == 1:
-                atomic_write_text(self.decisions_path, "")
-            self.log_offset = len(self.decisions_path.read_text(encoding="utf-8").splitlines()) if self.decisions_path.exists() else 0
+            if self.ranks.is_main:
+                self.decisions_path.parent.mkdir(parents=True, exist_ok=True)
+                if self.attempt == 1:
+                    atomic_write_text(self.decisions_path, "")
+            self.log_offset = self.ranks.from_main(len(self.decisions_path.read_text(encoding="utf-8").splitlines()) if self.decisions_path.exists() else 0)
             self.state.decisions = self.log_offset
             self._save_checkpoint()
             self._baseline()
@@ -355,10 +451,10 @@ class CompressionLoop:
                     self.state.order = torch.randperm(len(self.members), generator=self.shuffle)
                 rows = self.state.order[self.state.position : self.state.position + self.batch_size]
                 self.state.position += self.batch_size
-                if rows.numel() == 1 and len(self.members) > 1:
-                    continue
+                if rows.numel() < 2 * self.ranks.world_size and len(self.members) > 1:
+                    continue  # a one-row batch (or shard): batch norm cannot train on it
                 t0 = time.perf_counter()
-                loss = self._train_step(*batch_of(self.members, rows, self.device))
+                loss = self._train_step(*batch_of(self.members, self.ranks.shard(rows), self.device))
                 self.timers.train += time.perf_counter() - t0
                 if loss is None:
                     self._roll_back()
@@ -421,7 +517,10 @@ class CompressionLoop:
     # --- checkpoints (driver/checkpoint.py) -------------------------------------------------------
     def _save_checkpoint(self) -> None:
         self._memory_checkpoint = capture_loop(self)
-        save_checkpoint(self.checkpoint_path, self._memory_checkpoint)
+        if self.ranks.is_main:  # ranks hold the same state: rank 0 writes it
+            save_checkpoint(self.checkpoint_path, self._memory_checkpoint)
+        if self.ranks.distributed:
+            torch.distributed.barrier()  # a kill after this decision finds its checkpoint on disk
 
     def _resume(self) -> None:
         self._memory_checkpoint = resume_loop(self)

@@ -11,6 +11,7 @@ from safecompress.errors import UsageError
 
 DEFAULT_CANDIDATES = ("random:0", "random:1", "gradient", "momentum")
 SHIP_FROM = ("anywhere", "final-phase")
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast on a CUDA device that supports it, else fp32
 
 
 @dataclass
@@ -39,6 +40,8 @@ class CompressSettings:
     include: tuple[str, ...] = ()  # glob patterns of parameter names to mask (empty: Conv/Linear/attention weights)
     exclude: tuple[str, ...] = ()  # glob patterns of parameter names never masked
     embeddings: bool = False  # mask nn.Embedding weights too
+    precision: str = "auto"  # training steps under bf16 autocast ("auto": on CUDA where supported); tests always judge in fp32
+    compile: bool = False  # wrap the training step's model in torch.compile
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -53,6 +56,8 @@ class CompressSettings:
             raise UsageError(f"--attempts must be ≥ 1, got {self.attempts}")
         if self.stall_gain < 0:
             raise UsageError(f"stall-gain must be ≥ 0, got {self.stall_gain}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.ship_from not in SHIP_FROM:
             raise UsageError(f"ship-from must be one of {', '.join(SHIP_FROM)}, not {self.ship_from!r}")
         if self.probe_steps < 0 or self.updates < 0 or self.final_checks < 0:
@@ -131,6 +136,8 @@ FIELD_KINDS: dict[str, str] = {
     "include": "patterns",
     "exclude": "patterns",
     "embeddings": "boolean",
+    "precision": "string",
+    "compile": "boolean",
 }
 
 
