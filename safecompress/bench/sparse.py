@@ -4,7 +4,9 @@ Three measurements, each the median of ``repeats`` runs in one process:
 
 - training throughput, dense vs masked (d = 0.1, ERK, the engine attached with a schedule whose
   updates fall outside the timed steps), same batches, runs interleaved so load drift hits both:
-  a small CNN on 28×28, torchvision ResNet-18 on 32×32, a 2-layer h=128 BERT on 32 tokens;
+  a small CNN on 28×28, torchvision ResNet-18 on 32×32, a 2-layer h=128 BERT on 32 tokens; once per
+  training mode (fp32, bf16 autocast, ``torch.compile``, both), each masked run checked to end with
+  its pruned weights exactly zero;
 - the cost of one topology update per growth rule (propose + apply at p = 0.5, the worst case),
   in milliseconds and in training steps;
 - ResNet-18 artifact sizes at d = 0.1 and 0.05 against the information minimum and the dense file.
@@ -14,6 +16,7 @@ The result is plain JSON-able data; :func:`render_markdown` turns it into README
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
@@ -39,6 +42,28 @@ from safecompress.sparse import (
 
 DENSITY = 0.1
 ARTIFACT_DENSITIES = (0.1, 0.05)
+
+
+@dataclass(frozen=True)
+class TrainingMode:
+    """How the timed steps run: the compress loop's ``--precision`` and ``--compile``."""
+
+    precision: str = "fp32"
+    compile: bool = False
+
+    @property
+    def name(self) -> str:
+        return "+".join([self.precision] + (["compile"] if self.compile else []))
+
+    @classmethod
+    def parse(cls, text: str) -> "TrainingMode":
+        """``fp32``, ``bf16``, ``compile`` (fp32 compiled) or ``bf16+compile``."""
+        parts = set(text.strip().lower().split("+"))
+        compiled = "compile" in parts
+        parts.discard("compile")
+        if len(parts) > 1 or not parts <= {"fp32", "bf16"}:
+            raise ValueError(f"unknown training mode {text!r}: use fp32, bf16, compile or bf16+compile")
+        return cls(precision=next(iter(parts), "fp32"), compile=compiled)
 
 
 @dataclass(frozen=True)
@@ -87,18 +112,19 @@ def _cases() -> list[Case]:
     ]
 
 
-def run_sparse_benchmark(device: str = "auto", repeats: int = 5, quick: bool = False) -> dict:
-    """Measure throughput, topology-update cost and artifact size; returns JSON-able data.
+def run_sparse_benchmark(device: str = "auto", repeats: int = 5, quick: bool = False, modes: tuple[TrainingMode, ...] = (TrainingMode(),)) -> dict:
+    """Measure throughput (per training mode), topology-update cost and artifact size; returns
+    JSON-able data.
 
     ``quick`` shortens every run and times updates on the small CNN only (about a minute on 2 CPU
-    cores; the full CPU run takes a few minutes).
+    cores in fp32; the full CPU run takes a few minutes).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     dev = resolve_device(device)
     repeats = max(1, repeats)
     cases = _cases()
     started = time.perf_counter()
-    throughput = [_throughput(case, dev, repeats, quick) for case in cases]
+    throughput = [_throughput(case, dev, repeats, quick, mode) for mode in modes for case in cases]
     update_cases = cases[:1] if quick else cases
     updates = [row for case in update_cases for row in _update_cost(case, dev, repeats)]
     artifacts = _artifact_sizes()
@@ -110,6 +136,7 @@ def run_sparse_benchmark(device: str = "auto", repeats: int = 5, quick: bool = F
         "repeats": repeats,
         "quick": quick,
         "density": DENSITY,
+        "modes": [mode.name for mode in modes],
         "throughput": throughput,
         "updates": updates,
         "artifacts": artifacts,
@@ -122,9 +149,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _train(model: nn.Module, optimizer: torch.optim.Optimizer, engine: SparseEngine | None, batches: list) -> None:
+def _train(model: nn.Module, optimizer: torch.optim.Optimizer, engine: SparseEngine | None, batches: list, autocast: Callable[[], Any] = contextlib.nullcontext) -> None:
     for inputs, labels in batches:
-        loss = nn.functional.cross_entropy(model_logits(model, inputs), labels)
+        with autocast():
+            loss = nn.functional.cross_entropy(model_logits(model, inputs).float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -148,7 +176,9 @@ def _setup(case: Case, device: torch.device, sparse: bool, **engine_kwargs: Any)
     return model, optimizer, engine
 
 
-def _throughput(case: Case, device: torch.device, repeats: int, quick: bool) -> dict:
+def _throughput(case: Case, device: torch.device, repeats: int, quick: bool, mode: TrainingMode) -> dict:
+    from safecompress.driver.loop import training_autocast
+
     steps = case.cuda_steps if device.type == "cuda" else case.cpu_steps
     steps = max(2, steps // 2) if quick else steps
     g = torch.Generator().manual_seed(0)
@@ -159,18 +189,27 @@ def _throughput(case: Case, device: torch.device, repeats: int, quick: bool) -> 
         False: _setup(case, device, sparse=False),
         True: _setup(case, device, sparse=True, growth="gradient", schedule=schedule),
     }
-    for model, optimizer, engine in runs.values():
-        _train(model, optimizer, engine, batches[:2])  # warm-up: allocator, lazy state, kernels
+    autocast = training_autocast(mode.precision, device)
+    trainers = {sparse: torch.compile(model) if mode.compile else model for sparse, (model, _, _) in runs.items()}
+    compile_s: dict[bool, float] = {}
+    for sparse, (_, optimizer, engine) in runs.items():  # warm-up: allocator, lazy state, kernels, compilation
+        compile_s[sparse] = _timed(device, lambda: _train(trainers[sparse], optimizer, engine, batches[:2], autocast))
     times: dict[bool, list[float]] = {False: [], True: []}
     for r in range(repeats):
         for sparse in (False, True) if r % 2 == 0 else (True, False):
-            model, optimizer, engine = runs[sparse]
-            times[sparse].append(_timed(device, lambda: _train(model, optimizer, engine, batches)))
+            _, optimizer, engine = runs[sparse]
+            times[sparse].append(_timed(device, lambda: _train(trainers[sparse], optimizer, engine, batches, autocast)))
     samples = steps * case.batch_size
     dense, masked = statistics.median(times[False]), statistics.median(times[True])
     paired = statistics.median(d / s for d, s in zip(times[False], times[True]))
+    sparse_engine = runs[True][2]
+    assert sparse_engine is not None
+    masks_exact = all(bool((p.detach()[~m] == 0).all()) for p, m in zip(sparse_engine.params, sparse_engine.masks.values()))
     return {
         "model": case.name,
+        "mode": mode.name,
+        "masks_exact": masks_exact,
+        "warmup_s": max(compile_s.values()),
         "batch_size": case.batch_size,
         "steps": steps,
         "dense_samples_per_s": samples / dense,
@@ -245,11 +284,14 @@ def render_markdown(results: dict) -> str:
         "",
         f"### Training throughput, dense vs masked (d = {results['density']}, ERK)",
         "",
-        "| model | batch | dense samples/s | masked samples/s | masked / dense |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| model | mode | batch | dense samples/s | masked samples/s | masked / dense | pruned weights exactly 0 |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in results["throughput"]:
-        lines.append(f"| {row['model']} | {row['batch_size']} | {row['dense_samples_per_s']:.1f} | {row['sparse_samples_per_s']:.1f} | {row['ratio']:.3f} |")
+        lines.append(
+            f"| {row['model']} | {row['mode']} | {row['batch_size']} | {row['dense_samples_per_s']:.1f} | {row['sparse_samples_per_s']:.1f} | "
+            f"{row['ratio']:.3f} | {'yes' if row['masks_exact'] else 'NO'} |"
+        )
     lines += [
         "",
         "### One topology update (propose + apply, p = 0.5)",

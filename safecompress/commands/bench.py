@@ -22,6 +22,15 @@ from safecompress.errors import UsageError
 from safecompress.fsutil import atomic_write_text, json_safe
 
 
+def _training_modes(text: str) -> tuple:
+    from safecompress.bench.sparse import TrainingMode
+
+    try:
+        return tuple(TrainingMode.parse(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from safecompress.cli import whole_number
 
@@ -31,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frontier", type=Path, metavar="FILE.svg", help="compress: draw the privacy–utility frontier as SVG (and as PNG beside it when matplotlib is installed)")
     parser.add_argument("--quick", action="store_true", help="a shorter run (sparse, attacks: about a minute; compress: under 10 minutes on 2 CPU cores)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--modes", type=_training_modes, default=None, metavar="LIST", help="sparse: training modes to time, comma-separated from fp32, bf16, compile, bf16+compile (default fp32)")
     parser.add_argument("--repeats", type=whole_number(1), default=5, help="runs per measurement; the median is reported")
     parser.add_argument("--seeds", metavar="N|LIST", help="compress: number of seeds (3 → 0,1,2) or a comma-separated list (default 3; --quick 1)")
     parser.add_argument("--claim-only", dest="claim_only", action="store_true", help="compress: only what the claim needs (Fashion-MNIST at d = 0.1, plain DST at the next density down, no text task)")
@@ -70,7 +80,8 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
     if args.what == "sparse":
         from safecompress.bench.sparse import render_markdown, run_sparse_benchmark
 
-        results = run_sparse_benchmark(device=device, repeats=args.repeats, quick=args.quick)
+        modes = getattr(args, "modes", None)
+        results = run_sparse_benchmark(device=device, repeats=args.repeats, quick=args.quick, **({"modes": modes} if modes else {}))
         markdown = render_markdown(results)
     elif args.what == "compress" and getattr(args, "merge", None):
         from safecompress.bench import compress as bench

@@ -126,13 +126,15 @@ def comparison_table(report: dict[str, Any], width: int) -> Table:
 
 
 def show_summary(console: Console, report: dict[str, Any]) -> None:
+    from safecompress.driver.report import processes_text
+
     table = comparison_table(report, console.width)
     console.print(table)
     timings = report["timings"]
     console.print(
         f"{len(report['updates'])} topology updates in {timings['total_s']:.1f}s: training {timings['train_s']:.1f}s, candidate probing "
         f"{timings['probe_s']:.1f}s, in-loop tests {timings['tests_s']:.1f}s ({100 * timings['overhead_fraction']:.0f} % overhead), "
-        f"baseline and reference models {timings['setup_s']:.1f}s",
+        f"baseline and reference models {timings['setup_s']:.1f}s; device {report['device']}{processes_text(report)}",
         highlight=False,
     )
     from safecompress.driver.diagnosis import diagnosis_lines

@@ -195,6 +195,7 @@ def run_compress(
         "schema_version": COMPRESS_REPORT_SCHEMA_VERSION,
         "versions": versions(),
         "device": str(session.device),
+        "processes": ranks.world_size,
         "settings": settings.to_dict(),
         "recipe": recipe.describe(),
         "parent": info,

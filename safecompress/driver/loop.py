@@ -317,6 +317,7 @@ class CompressionLoop:
         prune_fraction = self.engine.prune_fraction()
         masks = self.engine.propose(candidate_specs(self.settings, prune_fraction, update))
         outcomes: list[tuple[int, float, list[TestReport], float]] = []  # this rank's candidates
+        candidates_started = time.perf_counter()
         with self._rank_local():
             for index, mask in enumerate(masks):
                 if not self.ranks.owns(index):
@@ -337,6 +338,7 @@ class CompressionLoop:
             for index, probe_loss, reports, seconds in found:
                 tested[index] = Candidate(masks[index].name, masks[index], reports, probe_loss=probe_loss, seconds=seconds)
                 tested_on[masks[index].name] = rank
+        candidates_seconds = time.perf_counter() - candidates_started  # probing and testing all N, wall time (ranks in parallel)
         candidates = [tested[index] for index in sorted(tested)]
         for candidate in candidates:
             score_candidate(candidate, self.settings.lambda_)
@@ -362,7 +364,12 @@ class CompressionLoop:
                 "why": explain(winner, candidates),
             },
             survivor,
-            {"density": self.engine.density(), "exploration": self.engine.exploration_rate(), **({"tested_on_rank": tested_on} if self.ranks.distributed else {})},
+            {
+                "density": self.engine.density(),
+                "exploration": self.engine.exploration_rate(),
+                "candidates_seconds": round(candidates_seconds, 3),
+                **({"tested_on_rank": tested_on} if self.ranks.distributed else {}),
+            },
         )
 
     def _final_check(self) -> None:

@@ -40,6 +40,12 @@ def density_line(report: dict[str, Any]) -> str:
     )
 
 
+def processes_text(report: dict[str, Any]) -> str:
+    """ ", 2 processes (torchrun, data-parallel)" for a distributed run; nothing for one process."""
+    processes = report.get("processes", 1)
+    return f", {processes} processes (torchrun, data-parallel)" if processes > 1 else ""
+
+
 def shipped_line(report: dict[str, Any]) -> str:
     shipped = report.get("shipped")
     if shipped is None:
@@ -107,7 +113,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- {density_line(report)}",
         f"- {shipped_line(report)}",
         f"- test accuracy: dense {_fmt(dense['test_accuracy']['value'])} → compressed {_fmt(compressed['test_accuracy']['value'])}",
-        f"- topology updates: {len(report['updates'])}; seed {report['settings']['seed']}; device {report['device']}",
+        f"- topology updates: {len(report['updates'])}; seed {report['settings']['seed']}; device {report['device']}{processes_text(report)}",
         f"- time: {timings['total_s']:.1f}s in all; training {timings['train_s']:.1f}s, candidate probing {timings['probe_s']:.1f}s, "
         f"in-loop safety tests {timings['tests_s']:.1f}s (overhead {100 * timings['overhead_fraction']:.0f} % of the loop), "
         f"baseline and reference models {timings['setup_s']:.1f}s",
@@ -327,7 +333,7 @@ def render_html(report: dict[str, Any]) -> str:
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px}} .charts svg{{margin:4px}}</style>
 </head><body>
 <h1>SafeCompress report — {verdict}</h1>
-<p>{html.escape(density_line(report))}; {len(report["updates"])} topology updates, seed {report["settings"]["seed"]}, {versions}</p>
+<p>{html.escape(density_line(report))}; {len(report["updates"])} topology updates, seed {report["settings"]["seed"]}, device {html.escape(report["device"] + processes_text(report))}, {versions}</p>
 <p>{html.escape(shipped_line(report))}</p>
 {diagnosis_html}
 <table><tr><th>metric</th><th>dense</th><th>compressed</th><th>Δ</th><th>outcome</th></tr>

@@ -127,9 +127,9 @@ def logged(out: Path) -> list[dict]:
 
 
 def comparable(value: object) -> object:
-    """A decision without its wall-clock fields (``seconds``, at any depth)."""
+    """A decision without its wall-clock fields (``seconds``, ``candidates_seconds``, at any depth)."""
     if isinstance(value, dict):
-        return {k: comparable(v) for k, v in value.items() if k != "seconds"}
+        return {k: comparable(v) for k, v in value.items() if not k.endswith("seconds")}
     if isinstance(value, list):
         return [comparable(v) for v in value]
     return value
@@ -175,7 +175,10 @@ def test_ranks_agree_at_every_decision_and_split_the_candidates(first: Path) -> 
     assert len(updates) >= 2 and all(sorted(d["tested_on_rank"].values()) == [0, 0, 1] for d in updates)  # candidates 0, 2 on rank 0; 1 on rank 1
     assert all(set(d["tested_on_rank"]) == {c["name"] for c in d["candidates"]} for d in updates)
     assert all(d["remedy_weights"]["adversarial_regularization"] > 0 for d in decisions)  # its adversary trained on both ranks
-    assert (first / "report.json").is_file() and (first / "model.safetensors").is_file()
+    assert all(d["candidates_seconds"] > 0 for d in updates)  # the candidate phase's wall time, ranks in parallel
+    report = json.loads((first / "report.json").read_text())
+    assert report["processes"] == 2 and "2 processes (torchrun, data-parallel)" in (first / "report.md").read_text()
+    assert (first / "model.safetensors").is_file()
 
 
 @pytest.mark.slow
