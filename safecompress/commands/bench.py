@@ -80,8 +80,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
     if args.what == "sparse":
         from safecompress.bench.sparse import render_markdown, run_sparse_benchmark
 
-        modes = getattr(args, "modes", None)
-        results = run_sparse_benchmark(device=device, repeats=args.repeats, quick=args.quick, **({"modes": modes} if modes else {}))
+        results = run_sparse_benchmark(device=device, repeats=args.repeats, quick=args.quick, modes=getattr(args, "modes", None))
         markdown = render_markdown(results)
     elif args.what == "compress" and getattr(args, "merge", None):
         from safecompress.bench import compress as bench

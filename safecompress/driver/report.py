@@ -41,7 +41,7 @@ def density_line(report: dict[str, Any]) -> str:
 
 
 def processes_text(report: dict[str, Any]) -> str:
-    """ ", 2 processes (torchrun, data-parallel)" for a distributed run; nothing for one process."""
+    """The suffix naming a distributed run's world size (empty for one process)."""
     processes = report.get("processes", 1)
     return f", {processes} processes (torchrun, data-parallel)" if processes > 1 else ""
 
