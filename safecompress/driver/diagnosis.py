@@ -48,10 +48,35 @@ def _trade_off(judged: list[dict[str, Any]], nodeid: str) -> dict[str, Any]:
     }
 
 
+CHANCE_AUC = 0.5
+
+
+def near_chance_limits(test: dict[str, Any]) -> list[dict[str, Any]]:
+    """The AUC limits of ``test`` that sit within its own interval's half-width of chance (0.5).
+
+    Such a limit asks for a model that leaks nothing the audit set can measure: a leak-free model's
+    AUC scatters about 0.5 by that much, so no remedy strength or attempt count makes it reachable
+    at useful accuracy. It happens when a relative target (the dense parent's value minus a required
+    gain) starts from a parent that leaks little on the audit set."""
+    found = []
+    for check in test.get("checks", []):
+        interval = check.get("interval")
+        if check.get("op") != "<=" or not str(check.get("name", "")).endswith("auc") or not interval or check.get("limit") is None:
+            continue
+        noise = (interval[1] - interval[0]) / 2
+        if check["limit"] < CHANCE_AUC + noise:
+            found.append({"check": check["name"], "limit": check["limit"], "chance": CHANCE_AUC, "noise": round(noise, 6)})
+    return found
+
+
 def _advice(test: dict[str, Any], trade: dict[str, Any], remedies: list[dict[str, Any]], settings: dict[str, Any]) -> list[str]:
     if "performance" in test.get("markers", []):
         return _performance_advice(trade, settings)
-    advice = []
+    advice = [
+        f"its limit {c['check']} <= {c['limit']:.4f} is within the audit set's noise of chance ({c['chance']:g} ± {c['noise']:.3f}): only a model that leaks nothing measurable passes it, "
+        "whatever the remedies; a target relative to the dense parent asks this of a parent that leaks little"
+        for c in near_chance_limits(test)
+    ]
     if not trade["judged_in_loop"]:
         advice.append("this test runs only at the gate, so nothing in training could steer it: give it a cheap counterpart with a remedy (@safecompress.mark.cost('cheap'))")
     elif trade["best_utility_when_green"] is not None:
@@ -99,6 +124,7 @@ def diagnose(gate_tests: list[dict[str, Any]], decisions: list[dict[str, Any]], 
                 "message": test["message"],
                 "remedies": remedies,
                 "trade_off": trade,
+                "near_chance": near_chance_limits(test),
                 "advice": _advice(test, trade, remedies, settings),
             }
         )
