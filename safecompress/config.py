@@ -45,6 +45,7 @@ SECTION_KINDS: dict[str, str] = {
     "gate-refs": "positive",
     "loop-members": "positive",
     "loop-population": "positive",
+    "loop-robustness": "positive",
     "device": "string",
     "seed": "count",
     "arch": "string",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,6 +32,9 @@ class RemedyContext:
     # A remedy that trains parameters of its own (an adversary) averages their gradients with this
     # before stepping, so they stay identical on every rank under torchrun (a no-op otherwise).
     average_gradients: Callable[[Iterable[nn.Parameter]], None] = lambda parameters: None
+    # How an input perturbation of ε input units maps onto the model's inputs, and their valid range
+    # (:class:`~safecompress.attacks.robustness.InputBox`; None: ε in the inputs' own units, unclipped).
+    input_box: Any = None
 
 
 class Remedy(Protocol):
@@ -261,12 +265,52 @@ class AdversarialRegularization:
         self.generator.set_state(state["generator"])
 
 
+class AdversarialTraining:
+    """PGD adversarial training (Madry et al. 2018) as a steerable term: at weight w the loss is
+    (1 − w)·CE(x) + w·CE(x_adv), x_adv an L∞ PGD example of the batch (the term added is
+    CE(x_adv) − CE(x)). The remedy a red robustness test switches on.
+
+    Options: ``eps`` (input units, pixels in [0, 1] for images; default 0.1, the robustness test's),
+    ``steps`` (default 3: training-time PGD is kept short, the test's attack is stronger), ``weight``
+    (base, 0.25) and ``max_weight`` (1: all-adversarial batches)."""
+
+    name = "adversarial_training"
+
+    def __init__(self, context: RemedyContext) -> None:
+        from safecompress.attacks.robustness import DEFAULT_EPS, InputBox
+
+        self.eps = float(context.options.get("eps", DEFAULT_EPS))
+        self.steps = int(context.options.get("steps", 3))
+        if not self.eps > 0 or self.steps < 1:
+            raise ValueError(f"adversarial_training needs eps > 0 and steps >= 1, got {self.eps}, {self.steps}")
+        self.box = context.input_box if context.input_box is not None else InputBox()
+        self.base_weight = float(context.options.get("weight", 0.25))
+        self.max_weight = float(context.options.get("max_weight", 1.0))
+        self.generator = torch.Generator().manual_seed(context.seed + 104729)
+
+    def loss(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        from safecompress.attacks.robustness import check_continuous, perturb
+        from safecompress.data.splits import Split
+        from safecompress.inference import model_logits
+
+        check_continuous(Split(inputs, labels, np.arange(len(labels))))
+        adversarial = perturb(model, inputs, labels, eps=self.eps, steps=self.steps, step_size=2.5 * self.eps / self.steps, box=self.box, random_start=True, generator=self.generator)
+        return F.cross_entropy(model_logits(model, adversarial).float(), labels) - F.cross_entropy(logits.float(), labels)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+
+
 BUILTIN_REMEDIES: dict[str, Callable[[RemedyContext], Remedy]] = {
     "confidence_penalty": ConfidencePenalty,
     "label_smoothing": LabelSmoothing,
     "adversarial_regularization": AdversarialRegularization,
     "flooding": Flooding,
     "relaxloss": RelaxLoss,
+    "adversarial_training": AdversarialTraining,
 }
 
 

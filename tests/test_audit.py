@@ -34,3 +34,29 @@ def test_audit_loss_attack_on_digits(project, capsys) -> None:
     assert results["attack"] == "loss" and 0.0 <= results["auc"]["low"] <= results["auc"]["value"] <= results["auc"]["high"] <= 1.0
     assert project.run("audit", "digits.pt", "--attack", "loss", "--fail-above", "0.01") == 1
     assert project.run("audit", "digits.pt", "--attack", "nope") == 4
+
+
+def test_audit_robustness_and_inversion_on_digits(project, capsys) -> None:
+    import torch
+
+    from safecompress.data import digits
+    from safecompress.training import TrainRecipe, fit
+
+    project.write("pyproject.toml", '[tool.safecompress]\ndata = "digits"\n')
+    project.write("conftest.py", FACTORY)
+    data = digits(seed=0)
+    torch.manual_seed(0)
+    model = fit(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), data.members, TrainRecipe(epochs=30, batch_size=32), seed=0, device="cpu")
+    torch.save(model.state_dict(), project.root / "digits.pt")
+    assert project.run("audit", "digits.pt", "--attack", "pgd", "--eps", "0.05", "--steps", "5", "--json", "pgd.json") == 0
+    assert "pgd: robust accuracy" in capsys.readouterr().out
+    pgd = json.loads((project.root / "pgd.json").read_text())
+    assert pgd["kind"] == "robustness" and pgd["eps"] == 0.05 and pgd["steps"] == 5 and pgd["split"] == "test"
+    assert pgd["robust_accuracy"]["low"] <= pgd["robust_accuracy"]["value"] <= pgd["clean_accuracy"]["value"]
+    assert project.run("audit", "digits.pt", "--attack", "fgsm", "--fail-below", "0.999") == 1  # no linear model is that robust
+    assert project.run("audit", "digits.pt", "--attack", "inversion") == 0
+    assert "inversion (tier 1): AUC" in capsys.readouterr().out
+    assert project.run("audit", "digits.pt", "--attack", "nasr-whitebox") == 0
+    misuses = (["pgd", "--fail-above", "0.5"], ["rmia", "--eps", "0.1"], ["fgsm", "--steps", "3"], ["loss", "--fail-below", "0.5"], ["pgd", "--refs", "2"])
+    for bad in (["--attack", *misuse] for misuse in misuses):
+        assert project.run("audit", "digits.pt", *bad) == 4, bad

@@ -10,17 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from safecompress.attacks import learned, lira, rmia, threshold
+from safecompress.attacks import inversion, learned, lira, rmia, robustness, threshold
 from safecompress.attacks.data_structures import AttackInputs, AttackResults
 from safecompress.hookspecs import hookimpl
 
 REFERENCES = "references"
 GRADIENTS = "gradients"
+# The attack queries the model itself (gradients w.r.t. its inputs) instead of cached outputs:
+# its function is called as ``function(model, data, **options)``, not on AttackInputs.
+MODEL = "model"
 
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """A data-in/results-out attack plus what it costs and needs; calling it runs the attack."""
+    """A data-in/results-out attack plus what it costs and needs; calling it runs the attack.
+
+    Membership attacks take :class:`AttackInputs` and return :class:`AttackResults`. An attack that
+    needs :data:`MODEL` takes ``(model, data)`` and may return another results type with ``summary``
+    and ``to_dict`` (robust accuracy for ``pgd``/``fgsm``)."""
 
     name: str
     function: Callable[..., AttackResults]
@@ -30,6 +37,10 @@ class AttackSpec:
 
     def __call__(self, inputs: AttackInputs, **options: Any) -> AttackResults:
         return self.function(inputs, **options)
+
+    @property
+    def queries_model(self) -> bool:
+        return MODEL in self.needs
 
 
 BUILTIN_ATTACKS: dict[str, AttackSpec] = {
@@ -44,6 +55,9 @@ BUILTIN_ATTACKS: dict[str, AttackSpec] = {
         AttackSpec("nasr_whitebox", learned.nasr_whitebox_attack, 1, frozenset({GRADIENTS}), "Nasr attack plus loss and last-layer gradient"),
         AttackSpec("lira", lira.lira_attack, 2, frozenset({REFERENCES}), "likelihood ratio attack (Carlini et al. 2022), online or offline"),
         AttackSpec("rmia", rmia.rmia_attack, 2, frozenset({REFERENCES}), "robust membership inference (Zarifzadeh et al. 2024), online or offline"),
+        AttackSpec("inversion", inversion.inversion_attack, 1, frozenset({MODEL}), "class-representative model inversion (Fredrikson et al. 2015), scored as members vs non-members"),
+        AttackSpec("pgd", robustness.pgd_attack, 1, frozenset({MODEL}), "robust accuracy under L∞ PGD (Madry et al. 2018) on the test split"),
+        AttackSpec("fgsm", robustness.fgsm_attack, 0, frozenset({MODEL}), "robust accuracy under one FGSM step (Goodfellow et al. 2015): the cheap proxy of pgd"),
     )
 }
 

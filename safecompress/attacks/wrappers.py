@@ -207,12 +207,16 @@ def _spec(name: str, registry: Mapping[str, Union[AttackSpec, Callable[..., Atta
     return AttackSpec(name, attack, tier=-1)  # a plugin's bare function: cost unknown, needs nothing extra
 
 
-def _call(spec: AttackSpec, inputs: AttackInputs, offered: dict[str, Any], options: dict[str, Any]) -> AttackResults:
-    """Pass ``offered`` arguments (seed, device, options) only to attacks that accept them."""
+def _call(spec: AttackSpec, target: Any, offered: dict[str, Any], options: dict[str, Any]) -> AttackResults:
+    """Pass ``offered`` arguments (seed, device, options) only to attacks that accept them; ``target``
+    is the AttackInputs, or ``(model, splits)`` for an attack that queries the model."""
     params = inspect.signature(spec.function).parameters
     open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs = {k: v for k, v in offered.items() if open_ended or k in params}
-    return spec(inputs, **{**kwargs, **options})
+    if spec.queries_model:
+        model, splits = target
+        return spec.function(model, splits, **{**kwargs, **options})
+    return spec(target, **{**kwargs, **options})
 
 
 def run_attacks(
@@ -243,7 +247,9 @@ def run_attacks(
     model.to(device)
     memo = _session_memo()
     work = _work_key(model, splits) if memo is not None else ()  # computed once, for the inputs and every result
-    inputs = _memoised_inputs(memo, work, model, splits, device, batch_size, seed, calibration_fraction, k, online, recipe, cache_dir, GRADIENTS in needs, None)
+    inputs = None
+    if any(not spec.queries_model for spec in specs):  # attacks that query the model need no cached outputs
+        inputs = _memoised_inputs(memo, work, model, splits, device, batch_size, seed, calibration_fraction, k, online, recipe, cache_dir, GRADIENTS in needs, None)
     offered = {"seed": seed, "device": device, "options": options}
     protocol = {"seed": seed, "calibration_fraction": calibration_fraction, "references": k, "online_references": online, "device": str(device)}
     inputs_key = (*work, repr(protocol), repr(recipe), str(cache_dir), batch_size) if memo is not None else None
@@ -253,7 +259,7 @@ def run_attacks(
         key = None if inputs_key is None else ("result", *inputs_key, spec.name, id(spec.function), repr(options), repr(sorted(chosen.items())))
         result = memo.get(key) if key is not None else None  # type: ignore[union-attr]
         if result is None:
-            result = _call(spec, inputs, offered, chosen)
+            result = _call(spec, (model, splits) if spec.queries_model else inputs, offered, chosen)
             result.extra.setdefault("protocol", protocol)
             if key is not None:
                 memo.put(key, result)  # type: ignore[union-attr]

@@ -1,8 +1,10 @@
-"""``safecompress audit MODEL --attack NAME``: one membership attack, its metrics and intervals.
+"""``safecompress audit MODEL --attack NAME``: one attack, its metrics and intervals.
 
 The standalone use privacy auditors expect: the project's ``data`` fixture says which samples were
-members; the ``train_recipe`` fixture says how reference models are trained. Exit 0 unless
-``--fail-above`` is given and the whole AUC interval lies above it.
+members; the ``train_recipe`` fixture says how reference models are trained. Membership attacks
+(``inversion`` included) report an AUC; the robustness attacks (``pgd``, ``fgsm``) report robust
+accuracy on the test split. Exit 0 unless ``--fail-above`` (an AUC) or ``--fail-below`` (a robust
+accuracy) is given and the whole interval lies beyond it.
 """
 
 from __future__ import annotations
@@ -16,19 +18,23 @@ from rich.console import Console
 
 from safecompress.errors import UsageError
 
-ALIASES = {"whitebox": "nasr_whitebox"}
+ALIASES = {"whitebox": "nasr_whitebox", "nasr-whitebox": "nasr_whitebox"}
+ROBUSTNESS_OPTIONS = ("eps", "steps")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from safecompress.cli import add_model_options, finite_float, whole_number
 
     parser.add_argument("model", type=Path, help="model file or Hugging Face folder")
-    parser.add_argument("--attack", default="rmia", help="loss, confidence, entropy, mentr, gap, nasr, whitebox, lira, rmia or a plugin's (default rmia)")
+    parser.add_argument("--attack", default="rmia", help="loss, confidence, entropy, mentr, gap, nasr, nasr-whitebox, lira, rmia, inversion, pgd, fgsm or a plugin's (default rmia)")
     parser.add_argument("--refs", type=whole_number(1), help="reference models for lira/rmia (default 2)")
     parser.add_argument("--online", action="store_true", help="lira/rmia: references trained on halves of all rows (IN and OUT models)")
     parser.add_argument("--json", dest="results_json", type=Path, metavar="FILE", help="write the results as JSON")
     parser.add_argument("--plot", type=Path, metavar="DIR", help="write a log-scale ROC and a score histogram (PNG; needs matplotlib)")
     parser.add_argument("--fail-above", dest="fail_above", type=finite_float, metavar="AUC", help="exit 1 when the AUC interval lies wholly above AUC")
+    parser.add_argument("--fail-below", dest="fail_below", type=finite_float, metavar="ACC", help="pgd/fgsm: exit 1 when the robust-accuracy interval lies wholly below ACC")
+    parser.add_argument("--eps", type=finite_float, help="pgd/fgsm: L∞ radius in input units (pixels in [0, 1] for images; default 0.1)")
+    parser.add_argument("--steps", type=whole_number(1), help="pgd: attack steps (default 10)")
     parser.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--seed", type=whole_number(0), help="seed (default 0)")
     parser.add_argument("--rootdir", type=Path, help="project root")
@@ -63,13 +69,28 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
     name = ALIASES.get(args.attack, args.attack)
 
     def body(session: Any) -> Optional[int]:
-        from safecompress.attacks import run_attack
+        from safecompress.attacks import AttackResults, run_attack
+        from safecompress.attacks.registry import AttackSpec
         from safecompress.fsutil import atomic_write_text, json_safe
         from safecompress.plugins import collect_registry
 
         registry = collect_registry(session.pm, "safecompress_register_attacks")
         if name not in registry:
             raise UsageError(f"unknown attack {args.attack!r}; known: {', '.join(sorted(registry))}")
+        spec = registry[name]
+        robustness = name in ("pgd", "fgsm")
+        options = {key: getattr(args, key) for key in ROBUSTNESS_OPTIONS if getattr(args, key) is not None}
+        if options and not robustness:
+            raise UsageError(f"--{' --'.join(options)} apply to pgd and fgsm only, not to {name}")
+        if name == "fgsm" and "steps" in options:
+            raise UsageError("fgsm is one step by definition; --steps applies to pgd")
+        queries_model = isinstance(spec, AttackSpec) and spec.queries_model
+        if robustness and (args.plot or args.fail_above is not None):
+            raise UsageError(f"{name} measures robust accuracy, not an AUC: use --fail-below instead of --fail-above; --plot draws ROC curves of membership attacks")
+        if args.fail_below is not None and not robustness:
+            raise UsageError("--fail-below applies to pgd and fgsm (a robust accuracy); membership attacks use --fail-above")
+        if queries_model and (args.refs is not None or args.online):
+            raise UsageError(f"{name} trains no reference models: --refs and --online do not apply")
         check_outputs(args)
         model, _ = session.load_model(args.model)
         session.collect()  # conftests beside the tests may define the data fixture
@@ -85,10 +106,16 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
             recipe=recipe,
             seed=int(config.getoption("seed", 0)),
             registry=registry,
+            **options,
         )
         console.print(results.summary(), highlight=False, markup=False)
         if args.results_json:
             atomic_write_text(args.results_json, json.dumps(json_safe(results.to_dict()), indent=2, default=str) + "\n")
+        if not isinstance(results, AttackResults):
+            if args.fail_below is not None and results.robust_accuracy.high < args.fail_below:
+                console.print(f"FAILED: {name} robust accuracy {results.robust_accuracy} lies wholly below {args.fail_below}", highlight=False, markup=False)
+                return 1
+            return 0
         if args.plot:
             from safecompress.plots import plot_roc, plot_score_histogram
 

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from safecompress.attacks.robustness import InputBox
 from safecompress.data.splits import DataSplits
 from safecompress.distributed import GradientSync, Ranks, RanksDiverged, state_digest
 from safecompress.driver.checkpoint import capture_loop, restore_loop, resume_loop, save_checkpoint
@@ -196,7 +197,9 @@ class CompressionLoop:
         self.shuffle = torch.Generator().manual_seed(settings.seed)
         self.steering = Steering(
             remedy_factories,
-            lambda options: RemedyContext(num_classes=data.num_classes, device=self.device, reference=data.population, seed=settings.seed, options=options, average_gradients=self.sync.average),
+            lambda options: RemedyContext(
+                num_classes=data.num_classes, device=self.device, reference=data.population, seed=settings.seed, options=options, average_gradients=self.sync.average, input_box=InputBox.for_data(data)
+            ),
             enabled=settings.remedies,
             stall_gain=settings.stall_gain,
             plan=plan,

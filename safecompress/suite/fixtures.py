@@ -109,3 +109,22 @@ def gate_attacks(model, data, device, seed, reference_recipe, config):
     """RMIA and LiRA against the model with ``gate-refs`` reference models (``reference_recipe``)."""
     refs = int(config.getoption("gate_refs", 4))
     return run_attacks(["rmia", "lira"], model, data, device=device, refs=refs, recipe=reference_recipe, seed=seed)
+
+
+@safecompress.fixture(scope="session")
+def robustness_rows(data, config, seed):
+    """The population rows the in-loop robustness test attacks (``loop-robustness``, default 300): a
+    stratified draw, never the test split (in-loop tests select models)."""
+    from safecompress.attacks.audit import draw_rows
+
+    return data.population.subset(draw_rows(data.population, int(config.getoption("loop_robustness", 300)), seed + 1))
+
+
+@safecompress.fixture(scope="session")
+def dense_robustness(session, data, robustness_rows, device):
+    """The dense parent's FGSM result on ``robustness_rows``, once per session (None without a parent)."""
+    from safecompress.attacks.robustness import InputBox, fgsm_accuracy
+
+    if session.dense_model is None:
+        return None
+    return fgsm_accuracy(session.dense_model.to(device).eval(), robustness_rows, box=InputBox.for_data(data), device=device)

@@ -426,3 +426,46 @@ def test_plugin_remedy_and_fixture_inside_safecompress_compress(plugin_site: Pat
     gate = {t["nodeid"].split("::")[-1]: t for t in report["models"]["compressed"]["tests"]}
     assert gate["test_top2_margin_gate"]["outcome"] == "failed" and "top2_margin_auc" in gate["test_top2_margin_gate"]["metrics"]
     assert np.isfinite(report["models"]["compressed"]["test_accuracy"]["value"])
+
+
+# --- (e) one suite for membership, robustness and inversion -----------------------------------------
+HETEROGENEOUS_SMALL = {
+    r"^data-options = .*$": "data-options = { members = 300, non_members = 300, population = 600, test = 400 }",
+    r"^loop-members = \d+$": "loop-members = 150",
+    r"^loop-population = \d+$": "loop-population = 200",
+    r"^loop-robustness = \d+": "loop-robustness = 200",
+    r"^epochs = \d+$": "epochs = 10",
+    r"^updates = \d+$": "updates = 3",
+    r"^candidates = \d+$": "candidates = 2",
+}
+
+
+@pytest.mark.slow
+def test_heterogeneous_example_balances_two_remedies(tmp_path: Path, cache_dir: Path) -> None:
+    """The README's flow on small settings: both remedies on from step 0 (both tests are red on the
+    parent), each steered by its own test, and the gate runs PGD and inversion with intervals."""
+    root = copy_example("heterogeneous", tmp_path, HETEROGENEOUS_SMALL)
+    env = environment(cache_dir)
+    dense = run([sys.executable, "train_dense.py"], root, env)
+    assert dense.returncode == 0, dense.stdout + dense.stderr
+    compress = run([*SAFECOMPRESS, "compress", "dense/model.safetensors", "--out", "out", "-q"], root, env, timeout=400)
+    assert compress.returncode in (0, 1), compress.stdout + compress.stderr
+    out = root / "out"
+    logged = [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]
+    baseline = logged[0]
+    assert baseline["kind"] == "baseline" and baseline["remedy_weights"]["adversarial_regularization"] > 0 and baseline["remedy_weights"]["adversarial_training"] > 0
+    trained = [d["remedy_weights"]["adversarial_training"] for d in logged]
+    assert len(set(trained)) >= 2  # steered, not fixed
+    for decision in logged[1:]:  # each remedy follows its own test's outcome at the judged checkpoint
+        judged = decision["checkpoint"] if decision["kind"] == "update" else decision["candidates"][0]
+        for remedy, test in (("adversarial_training", "test_robustness.py::test_robustness_in_loop"), ("adversarial_regularization", "test_membership.py::test_rmia_in_loop")):
+            assert decision["remedies"][remedy]["red"] == (judged["outcomes"][f"safety_tests/{test}"] == "failed"), (decision["step"], remedy)
+    report = json.loads((out / "report.json").read_text())
+    tests = {t["nodeid"].split("::")[-1]: t for t in report["models"]["compressed"]["tests"]}
+    assert {"test_pgd_gate", "test_inversion_gate", "test_robustness_in_loop"} <= set(tests)
+    pgd = tests["test_pgd_gate"]["checks"][0]
+    assert pgd["name"] == "pgd_robust_accuracy_minus_dense" and pgd["interval"][0] <= pgd["value"] <= pgd["interval"][1]
+    assert 0.0 <= tests["test_inversion_gate"]["metrics"]["inversion_auc"] <= 1.0
+    assert "adversarial_training" in (out / "report.html").read_text()
+    audit = run([*SAFECOMPRESS, "audit", "out/model.safetensors", "--attack", "pgd", "--steps", "3"], root, env)
+    assert audit.returncode == 0 and "pgd: robust accuracy" in audit.stdout, audit.stdout + audit.stderr
