@@ -192,12 +192,72 @@ class NasrAttacker(nn.Module):
         return self.fusion(fused).squeeze(1)  # a logit: sigmoid gives Pr(member)
 
 
+class WhiteBoxAttacker(nn.Module):
+    """The white-box attacker of the TSE extension (ML-Doctor's model): the black-box branches on the
+    output vector and the label, plus a branch on the per-sample loss and one on the per-sample
+    gradient of the loss w.r.t. the last layer, fused."""
+
+    def __init__(self, num_classes: int, gradient_size: int) -> None:
+        super().__init__()
+        self.output_branch = nn.Sequential(nn.Linear(num_classes, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU())
+        self.label_branch = nn.Sequential(nn.Linear(num_classes, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU())
+        self.loss_branch = nn.Sequential(nn.Linear(1, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU())
+        self.gradient_branch = nn.Sequential(nn.Linear(gradient_size, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU())
+        self.fusion = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def forward(self, probabilities: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+        one_hot = F.one_hot(labels, probabilities.shape[1]).float()
+        parts = [self.output_branch(probabilities), self.label_branch(one_hot), self.loss_branch(loss[:, None]), self.gradient_branch(gradient)]
+        return self.fusion(torch.cat(parts, dim=1)).squeeze(1)
+
+
+def head_features(model: nn.Module, inputs: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, per-sample loss, per-sample last-layer gradient) from one forward pass, differentiable.
+
+    For cross-entropy on a Linear head the per-sample gradient has a closed form: (p − e_y)·hᵀ for the
+    weight and p − e_y for the bias, h the head's input (captured by a forward hook). It equals what
+    ``torch.func.vmap(grad(...))`` computes for the white-box attack (tested), costs no extra pass,
+    and regular autograd differentiates it, so the classifier can be trained against it. The pass
+    runs in eval mode: batch-norm statistics are not updated twice in one step."""
+    from safecompress.attacks.wrappers import last_linear
+    from safecompress.inference import model_logits
+
+    head = last_linear(model)
+    captured: dict[str, torch.Tensor] = {}
+    handle = head.register_forward_hook(lambda _m, args, output: captured.update(h=args[0], out=output))
+    was_training = model.training
+    model.eval()
+    try:
+        logits = model_logits(model, inputs).float()
+    finally:
+        handle.remove()
+        model.train(was_training)
+    if captured.get("out") is None or captured["out"].shape != logits.shape:
+        raise ValueError(f"the output of the last nn.Linear ({type(head).__name__}) is not the model's logits: the white-box adversary needs a Linear classifier head")
+    error = F.softmax(logits, dim=1) - F.one_hot(labels, logits.shape[1]).float()
+    gradient = (error[:, :, None] * captured["h"].float()[:, None, :]).flatten(1)
+    if head.bias is not None:
+        gradient = torch.cat([gradient, error], dim=1)
+    return logits, F.cross_entropy(logits, labels, reduction="none"), gradient
+
+
+ATTACKERS = ("black", "white", "both")
+
+
 class AdversarialRegularization:
     """Nasr et al. 2018 min-max: k attacker steps, then the classifier term −BCE(h(f(x), y), 1).
 
     The attacker maximises E_members log h + E_reference log(1 − h). The classifier minimises
     CE − λ·BCE(h, 1) = CE + λ·log h on its members, i.e. it is trained to make its members look like
     non-members to the current attacker (the ASE 2022 code had this sign reversed).
+
+    ``attacker`` (an option) chooses who the classifier is trained against (TSE 2024's BMIA-, WMIA-
+    and MMIA-SafeCompress): ``"black"`` (default) sees the output vector and the label;
+    ``"white"`` also sees the per-sample loss and the last-layer gradient (:class:`WhiteBoxAttacker`);
+    ``"both"`` trains both attackers on the same batches and the classifier term is the *mean* of
+    their two log h terms. The mean keeps the term on the scale of one attacker's, so the same λ,
+    cap and steering apply, and it stays smooth; a max would chase whichever attacker leads at each
+    step and switch between them.
     """
 
     name = "adversarial_regularization"
@@ -205,50 +265,90 @@ class AdversarialRegularization:
     def __init__(self, context: RemedyContext) -> None:
         if context.reference is None or len(context.reference) == 0:
             raise ValueError("adversarial_regularization needs reference (population) data")
+        self.kind = str(context.options.get("attacker", "black"))
+        if self.kind not in ATTACKERS:
+            raise ValueError(f"adversarial_regularization: attacker must be one of {', '.join(ATTACKERS)}, got {self.kind!r}")
         self.base_weight = float(context.options.get("lambda", 0.1))
         self.max_weight = float(context.options.get("max_weight", 1.6))
         self.attacker_steps = int(context.options.get("attacker_steps", 1))
         self.lr_damping = float(context.options.get("lr_damping", 4.0))
+        self.lr = float(context.options.get("lr", 1e-3))
+        self.num_classes = context.num_classes
         self.device = context.device
         self.reference = context.reference
         self.generator = torch.Generator().manual_seed(context.seed + 7919)
         self.attacker = NasrAttacker(context.num_classes).to(context.device)
-        self.optimizer = torch.optim.Adam(self.attacker.parameters(), lr=float(context.options.get("lr", 1e-3)))
+        self.optimizer = torch.optim.Adam(self.attacker.parameters(), lr=self.lr)
+        self.white: Optional[WhiteBoxAttacker] = None  # built at the first batch, when the gradient's size is known
+        self.white_optimizer: Optional[torch.optim.Optimizer] = None
         self.average_gradients = context.average_gradients
+
+    @property
+    def uses_black(self) -> bool:
+        return self.kind in ("black", "both")
+
+    @property
+    def uses_white(self) -> bool:
+        return self.kind in ("white", "both")
+
+    def _build_white(self, gradient_size: int) -> None:
+        self.white = WhiteBoxAttacker(self.num_classes, gradient_size).to(self.device)
+        self.white_optimizer = torch.optim.Adam(self.white.parameters(), lr=self.lr)
 
     def _reference_batch(self, size: int) -> tuple[Any, torch.Tensor]:
         rows = torch.randint(len(self.reference), (size,), generator=self.generator)
         batch = self.reference.subset(rows.numpy())
         return next(batch.batches(size, self.device))
 
-    def _train_attacker(self, model: nn.Module, logits: torch.Tensor, labels: torch.Tensor) -> None:
+    @staticmethod
+    def _step(attacker: nn.Module, optimizer: torch.optim.Optimizer, scores: torch.Tensor, truth: torch.Tensor, average: Callable[[Iterable[nn.Parameter]], None]) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        F.binary_cross_entropy_with_logits(scores, truth).backward()
+        average(attacker.parameters())
+        optimizer.step()
+
+    def _train_attackers(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> None:
         from safecompress.inference import model_logits
 
         member_p = F.softmax(logits.detach().float(), dim=1)
         for _ in range(self.attacker_steps):
             ref_x, ref_y = self._reference_batch(len(labels))
-            with torch.no_grad():
-                ref_p = F.softmax(model_logits(model, ref_x).float(), dim=1)
-            scores = self.attacker(torch.cat([member_p, ref_p]), torch.cat([labels, ref_y]))
-            truth = torch.cat([torch.ones(len(labels)), torch.zeros(len(ref_y))]).to(scores.device)
-            self.optimizer.zero_grad(set_to_none=True)
-            F.binary_cross_entropy_with_logits(scores, truth).backward()
-            self.average_gradients(self.attacker.parameters())
-            self.optimizer.step()
+            truth = torch.cat([torch.ones(len(labels)), torch.zeros(len(ref_y))]).to(logits.device)
+            both_labels = torch.cat([labels, ref_y])
+            if self.uses_black:
+                with torch.no_grad():
+                    ref_p = F.softmax(model_logits(model, ref_x).float(), dim=1)
+                self._step(self.attacker, self.optimizer, self.attacker(torch.cat([member_p, ref_p]), both_labels), truth, self.average_gradients)
+            if self.uses_white:
+                with torch.no_grad():
+                    member = head_features(model, inputs, labels)
+                    reference = head_features(model, ref_x, ref_y)
+                if self.white is None:
+                    self._build_white(member[2].shape[1])
+                probabilities = F.softmax(torch.cat([member[0], reference[0]]), dim=1)
+                scores = self.white(probabilities, both_labels, torch.cat([member[1], reference[1]]), torch.cat([member[2], reference[2]]))
+                self._step(self.white, self.white_optimizer, scores, truth, self.average_gradients)
 
     def loss(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         was_training = model.training
-        self._train_attacker(model, logits, labels)
+        self._train_attackers(model, inputs, logits, labels)
         model.train(was_training)
-        for p in self.attacker.parameters():
-            p.requires_grad_(False)
+        attackers = [a for a in (self.attacker if self.uses_black else None, self.white if self.uses_white else None) if a is not None]
+        for attacker in attackers:
+            for p in attacker.parameters():
+                p.requires_grad_(False)
         try:
-            member_score = self.attacker(F.softmax(logits.float(), dim=1), labels)
+            terms = []
+            if self.uses_black:  # −BCE(h, 1) = log h = logsigmoid(score)
+                terms.append(F.logsigmoid(self.attacker(F.softmax(logits.float(), dim=1), labels)).mean())
+            if self.uses_white:
+                white_logits, per_sample_loss, gradient = head_features(model, inputs, labels)
+                terms.append(F.logsigmoid(self.white(F.softmax(white_logits, dim=1), labels, per_sample_loss, gradient)).mean())
         finally:
-            for p in self.attacker.parameters():
-                p.requires_grad_(True)
-        # −BCE(h, 1) = log h = logsigmoid(score)
-        return F.logsigmoid(member_score).mean()
+            for attacker in attackers:
+                for p in attacker.parameters():
+                    p.requires_grad_(True)
+        return sum(terms) / len(terms)
 
     def lr_scale(self, weight: float) -> float:
         """1 / (1 + lr_damping·λ): the classifier moves slower while the adversary is on (a two-time-scale
@@ -257,12 +357,19 @@ class AdversarialRegularization:
         return 1.0 / (1.0 + self.lr_damping * weight)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"attacker": self.attacker.state_dict(), "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
+        state = {"attacker": self.attacker.state_dict(), "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
+        if self.white is not None and self.white_optimizer is not None:
+            state["white"] = {"gradient_size": self.white.gradient_branch[0].in_features, "attacker": self.white.state_dict(), "optimizer": self.white_optimizer.state_dict()}
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.attacker.load_state_dict(state["attacker"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
+        if "white" in state:
+            self._build_white(int(state["white"]["gradient_size"]))
+            self.white.load_state_dict(state["white"]["attacker"])  # type: ignore[union-attr]
+            self.white_optimizer.load_state_dict(state["white"]["optimizer"])  # type: ignore[union-attr]
 
 
 class AdversarialTraining:

@@ -34,6 +34,7 @@ class AttackSpec:
     tier: int
     needs: frozenset[str] = field(default_factory=frozenset)
     description: str = ""
+    kind: str = "membership"  # what it measures: "membership" (an AUC) or "robustness" (a robust accuracy)
 
     def __call__(self, inputs: AttackInputs, **options: Any) -> AttackResults:
         return self.function(inputs, **options)
@@ -56,8 +57,8 @@ BUILTIN_ATTACKS: dict[str, AttackSpec] = {
         AttackSpec("lira", lira.lira_attack, 2, frozenset({REFERENCES}), "likelihood ratio attack (Carlini et al. 2022), online or offline"),
         AttackSpec("rmia", rmia.rmia_attack, 2, frozenset({REFERENCES}), "robust membership inference (Zarifzadeh et al. 2024), online or offline"),
         AttackSpec("inversion", inversion.inversion_attack, 1, frozenset({MODEL}), "class-representative model inversion (Fredrikson et al. 2015), scored as members vs non-members"),
-        AttackSpec("pgd", robustness.pgd_attack, 1, frozenset({MODEL}), "robust accuracy under L∞ PGD (Madry et al. 2018) on the test split"),
-        AttackSpec("fgsm", robustness.fgsm_attack, 0, frozenset({MODEL}), "robust accuracy under one FGSM step (Goodfellow et al. 2015): the cheap proxy of pgd"),
+        AttackSpec("pgd", robustness.pgd_attack, 1, frozenset({MODEL}), "robust accuracy under L∞ PGD (Madry et al. 2018) on the test split", "robustness"),
+        AttackSpec("fgsm", robustness.fgsm_attack, 0, frozenset({MODEL}), "robust accuracy under one FGSM step (Goodfellow et al. 2015): the cheap proxy of pgd", "robustness"),
     )
 }
 

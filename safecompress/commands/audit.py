@@ -78,17 +78,17 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         if name not in registry:
             raise UsageError(f"unknown attack {args.attack!r}; known: {', '.join(sorted(registry))}")
         spec = registry[name]
-        robustness = name in ("pgd", "fgsm")
+        robustness = isinstance(spec, AttackSpec) and spec.kind == "robustness"
         options = {key: getattr(args, key) for key in ROBUSTNESS_OPTIONS if getattr(args, key) is not None}
         if options and not robustness:
-            raise UsageError(f"--{' --'.join(options)} apply to pgd and fgsm only, not to {name}")
+            raise UsageError(f"--{' --'.join(options)} apply to robustness attacks (pgd, fgsm), not to {name}")
         if name == "fgsm" and "steps" in options:
             raise UsageError("fgsm is one step by definition; --steps applies to pgd")
         queries_model = isinstance(spec, AttackSpec) and spec.queries_model
         if robustness and (args.plot or args.fail_above is not None):
             raise UsageError(f"{name} measures robust accuracy, not an AUC: use --fail-below instead of --fail-above; --plot draws ROC curves of membership attacks")
         if args.fail_below is not None and not robustness:
-            raise UsageError("--fail-below applies to pgd and fgsm (a robust accuracy); membership attacks use --fail-above")
+            raise UsageError("--fail-below applies to robustness attacks (pgd, fgsm: a robust accuracy); membership attacks use --fail-above")
         if queries_model and (args.refs is not None or args.online):
             raise UsageError(f"{name} trains no reference models: --refs and --online do not apply")
         check_outputs(args)

@@ -3,7 +3,9 @@
 ``sparse``    dense vs masked training throughput, topology-update cost, artifact sizes;
 ``attacks``   RMIA scoring cost (sorted vs pairwise) for 10,000 targets × 10,000 population samples;
 ``compress``  SafeCompress vs dense, one-shot pruning and plain DST on privacy and accuracy
-              (METHOD.md §8; see docs/benchmark.md).
+              (METHOD.md §8; see docs/benchmark.md);
+``heterogeneous``  adversarial regularisation against a black-box, a white-box or both attackers
+              (BMIA / WMIA / MMIA), gated by RMIA/LiRA and the learned Nasr attacks.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _training_modes(text: str) -> tuple:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from safecompress.cli import whole_number
 
-    parser.add_argument("what", choices=("sparse", "attacks", "compress"), help="which benchmark")
+    parser.add_argument("what", choices=("sparse", "attacks", "compress", "heterogeneous"), help="which benchmark")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the raw results as JSON (compress: rewritten after every run)")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the README table as Markdown")
     parser.add_argument("--frontier", type=Path, metavar="FILE.svg", help="compress: draw the privacy–utility frontier as SVG (and as PNG beside it when matplotlib is installed)")
@@ -42,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--modes", type=_training_modes, default=None, metavar="LIST", help="sparse: training modes to time, comma-separated from fp32, bf16, compile, bf16+compile (default fp32)")
     parser.add_argument("--repeats", type=whole_number(1), default=5, help="runs per measurement; the median is reported")
-    parser.add_argument("--seeds", metavar="N|LIST", help="compress: number of seeds (3 → 0,1,2) or a comma-separated list (default 3; --quick 1)")
+    parser.add_argument("--seeds", metavar="N|LIST", help="compress, heterogeneous: number of seeds (3 → 0,1,2) or a comma-separated list (default 3; --quick 1)")
     parser.add_argument("--claim-only", dest="claim_only", action="store_true", help="compress: only what the claim needs (Fashion-MNIST at d = 0.1, plain DST at the next density down, no text task)")
     parser.add_argument("--threads", type=whole_number(1), help="torch CPU threads (default: torch's choice); recorded in the results")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON", help="compress: pool the --json results of runs over disjoint seeds (no training); write with --json/--markdown")
@@ -109,6 +111,18 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         results = bench.run_compress_benchmark(plan, device=device, log=log, checkpoint=checkpoint)
         results["command"] = command
         markdown = bench_results.render_markdown(results, command)
+    elif args.what == "heterogeneous":
+        from safecompress.bench import compress as bench
+        from safecompress.bench import heterogeneous
+
+        def save(partial: dict[str, Any]) -> None:
+            if args.json:
+                atomic_write_text(args.json, json.dumps(json_safe(partial), indent=2, default=str) + "\n")
+
+        seeds = bench.parse_seeds(getattr(args, "seeds", None)) or ((0,) if args.quick else (0, 1, 2))
+        results = heterogeneous.run_heterogeneous_benchmark(seeds, quick=args.quick, device=device, log=lambda line: console.print(line, highlight=False, markup=False), checkpoint=save)
+        results["command"] = "safecompress " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "safecompress bench heterogeneous"
+        markdown = heterogeneous.render_markdown(results)
     else:
         from safecompress.attacks.bench import run_attack_benchmark
 

@@ -134,7 +134,8 @@ class CompressionLoop:
 
     ``evaluate`` judges a model (default: the session's cheap tests; the benchmark's untested arms
     pass one that returns no reports); ``on_event(kind, payload)`` observes steps, updates and checks;
-    ``fixed_remedies`` (name → weight) switches remedies on for the whole run, unsteered.
+    ``fixed_remedies`` (name → weight) switches remedies on for the whole run, unsteered, with
+    ``fixed_options`` (name → the remedy's options, as a test's remedy mark would give them).
     """
 
     def __init__(
@@ -155,6 +156,7 @@ class CompressionLoop:
         earlier_attempts: Optional[list[dict[str, Any]]] = None,
         resume: Optional[bool] = None,
         fixed_remedies: Optional[dict[str, float]] = None,
+        fixed_options: Optional[dict[str, dict[str, Any]]] = None,
         ranks: Optional[Ranks] = None,
     ) -> None:
         self.session = session
@@ -205,7 +207,7 @@ class CompressionLoop:
             plan=plan,
         )
         if fixed_remedies:  # always on at these weights, steered by nothing (the benchmark's defence baselines)
-            self.steering.fix(fixed_remedies)
+            self.steering.fix(fixed_remedies, fixed_options)
         self.shipping = shipping or ShippingRecord(self._select)
         self.state = TrainState()
         self.timers = Timers()

@@ -306,10 +306,12 @@ class Steering:
                 bases[name] = (remedy.base_weight, remedy.max_weight)
         return self.controller.observe(reports, bases, step, next_step, baseline)
 
-    def fix(self, weights: dict[str, float]) -> None:
-        """Remedies always on at fixed ``weights`` (their default options), never steered: a defence
-        switched on by hand, as the benchmark's always-on baselines do."""
+    def fix(self, weights: dict[str, float], options: Optional[dict[str, dict[str, Any]]] = None) -> None:
+        """Remedies always on at fixed ``weights`` (with ``options[name]``, else their defaults), never
+        steered: a defence switched on by hand, as the benchmark's always-on baselines do."""
         self.enabled = False
+        for name, chosen in (options or {}).items():
+            self.options[name] = dict(chosen)
         for name, weight in weights.items():
             if name not in self.factories:
                 raise UsageError(f"unknown remedy {name!r}; known: {', '.join(sorted(self.factories))}")
