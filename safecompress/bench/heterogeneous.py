@@ -68,6 +68,7 @@ def run_heterogeneous_benchmark(
     log: Log = print,
     checkpoint: Optional[Callable[[dict[str, Any]], None]] = None,
     task: Any = None,
+    refs: int = 4,
 ) -> dict[str, Any]:
     """Every arm on every seed; the results (rewritten through ``checkpoint`` after each arm) and a
     summary. ``task`` replaces the benchmark task (a smaller one in tests)."""
@@ -84,7 +85,8 @@ def run_heterogeneous_benchmark(
     task = replace(task, seeds=tuple(seeds)) if task is not None else make_plan(quick=quick, seeds=seeds, claim_only=True).tasks[0]
     records: list[dict[str, Any]] = []
     started = time.perf_counter()
-    results: dict[str, Any] = {"benchmark": "heterogeneous", "weight": weight, "quick": quick, "task": task.describe(), "git": git_revision(root), "torch_threads": torch.get_num_threads()}
+    results: dict[str, Any] = {"benchmark": "heterogeneous", "weight": weight, "refs": refs, "quick": quick, "task": task.describe()}
+    results.update(git=git_revision(root), torch_threads=torch.get_num_threads())
 
     def record(entry: dict[str, Any]) -> None:
         records.append(entry)
@@ -93,7 +95,7 @@ def run_heterogeneous_benchmark(
             checkpoint(results)
 
     for seed in task.seeds:
-        session = start_session(task, seed, device, root, project_ini, 4)
+        session = start_session(task, seed, device, root, project_ini, refs)
         try:
             data = session.fixture_value("data")
             recipe = session.train_recipe()
@@ -104,7 +106,7 @@ def run_heterogeneous_benchmark(
                 parent = build_model(task, data)
             parent = fit(parent, data.members, recipe, seed=seed, device=session.device)
             session.dense_model = parent.eval()
-            references = gate_references(parent, data, recipe, seed, session.device, 4)
+            references = gate_references(parent, data, recipe, seed, session.device, refs)
             dense_gate = gate_metrics(parent, data, references, seed, session.device)
             record({"seed": seed, "arm": "dense", "seconds": round(time.perf_counter() - t0, 3), **dense_gate, "learned": learned_attacks(parent, data, seed, session.device)})
             for arm, kind in ARMS.items():
@@ -165,3 +167,20 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"Seeds {', '.join(map(str, seeds))}; remedy weight λ = {results.get('weight')}; mean ± standard error over seeds.")
     return "\n".join(lines) + "\n"
+
+
+def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Pool runs over disjoint seeds at the same weight (``--merge``): the summary is recomputed."""
+    from safecompress.errors import UsageError
+
+    if not parts or any(p.get("benchmark") != "heterogeneous" for p in parts):
+        raise UsageError("--merge: every file must be a `bench heterogeneous` result")
+    if len({(p.get("weight"), p.get("refs"), p.get("quick")) for p in parts}) != 1:
+        raise UsageError("--merge: the runs differ in weight, references or --quick; only runs of one setting pool")
+    seeds = [r["seed"] for p in parts for r in p["records"] if r["arm"] == "dense"]
+    if len(seeds) != len(set(seeds)):
+        raise UsageError(f"--merge: seeds overlap ({sorted(seeds)})")
+    records = [r for p in parts for r in p["records"]]
+    merged = {k: v for k, v in parts[0].items() if k not in ("records", "summary", "total_seconds", "command")}
+    merged.update(records=records, summary=summarize(records), merged_from=[{"git": p.get("git"), "command": p.get("command"), "total_seconds": p.get("total_seconds")} for p in parts])
+    return merged

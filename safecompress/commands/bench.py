@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", metavar="N|LIST", help="compress, heterogeneous: number of seeds (3 → 0,1,2) or a comma-separated list (default 3; --quick 1)")
     parser.add_argument("--claim-only", dest="claim_only", action="store_true", help="compress: only what the claim needs (Fashion-MNIST at d = 0.1, plain DST at the next density down, no text task)")
     parser.add_argument("--threads", type=whole_number(1), help="torch CPU threads (default: torch's choice); recorded in the results")
-    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON", help="compress: pool the --json results of runs over disjoint seeds (no training); write with --json/--markdown")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON", help="compress, heterogeneous: pool the --json results of runs over disjoint seeds (no training)")
 
 
 def render_attacks(results: dict[str, Any]) -> str:
@@ -111,6 +111,11 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         results = bench.run_compress_benchmark(plan, device=device, log=log, checkpoint=checkpoint)
         results["command"] = command
         markdown = bench_results.render_markdown(results, command)
+    elif args.what == "heterogeneous" and getattr(args, "merge", None):
+        from safecompress.bench import heterogeneous
+
+        results = heterogeneous.merge_results([read_results(path) for path in args.merge])
+        markdown = heterogeneous.render_markdown(results)
     elif args.what == "heterogeneous":
         from safecompress.bench import compress as bench
         from safecompress.bench import heterogeneous
