@@ -1,3 +1,3 @@
 """Adversarial robustness (FGSM in the loop, PGD at the gate) and model inversion (at the gate)."""
 
-from safecompress.suite.heterogeneous import test_inversion_gate, test_pgd_gate, test_robustness_in_loop  # noqa: F401
+from safecompress.heterogeneous.test_robustness import test_inversion_gate, test_pgd_gate, test_robustness_in_loop  # noqa: F401

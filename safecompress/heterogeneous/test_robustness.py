@@ -1,9 +1,8 @@
 """Safety beyond membership: adversarial robustness and model inversion (docs/attacks.md).
 
-Not part of the shipped default suite (this module's name is not ``test_*.py``, so the demo, which
-collects ``safecompress/suite/``, does not run it; ``safety_tests/`` imports the membership and
-accuracy tests only): a project adds them by importing them into its own ``safety_tests/``, as
-``examples/heterogeneous/`` does. Thresholds:
+Not part of the shipped default suite (they live outside ``safecompress/suite/``, which the demo
+runs): a project adds them by importing them into its own ``safety_tests/``, beside the suite's
+tests and with its fixtures, as ``examples/heterogeneous/`` does. Thresholds:
 
 - ``robust_accuracy_drop_max``: how many points of robust accuracy compression may cost against the
   dense parent (in-loop under FGSM on population rows, at the gate under PGD on the test split);
