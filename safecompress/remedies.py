@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Protocol
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -397,10 +396,9 @@ class AdversarialTraining:
 
     def loss(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         from safecompress.attacks.robustness import check_continuous, perturb
-        from safecompress.data.splits import Split
         from safecompress.inference import model_logits
 
-        check_continuous(Split(inputs, labels, np.arange(len(labels))))
+        check_continuous(inputs)
         adversarial = perturb(model, inputs, labels, eps=self.eps, steps=self.steps, step_size=2.5 * self.eps / self.steps, box=self.box, random_start=True, generator=self.generator)
         return F.cross_entropy(model_logits(model, adversarial).float(), labels) - F.cross_entropy(logits.float(), labels)
 

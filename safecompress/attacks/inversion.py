@@ -90,7 +90,7 @@ def inversion_attack(
     options: Optional[MetricOptions] = None,
 ) -> AttackResults:
     """Class-representative inversion scored on every member against every non-member (see the module)."""
-    check_continuous(data.members)
+    check_continuous(data.members.inputs)
     device = resolve_device(device)
     model.to(device)
     box = box if box is not None else InputBox.for_data(data)
@@ -98,10 +98,11 @@ def inversion_attack(
     inverted = invert_classes(model, shape, data.num_classes, box=box, restarts=restarts, steps=steps, lr=lr, tv_weight=tv_weight, l2_weight=l2_weight, seed=seed, device=device)
     flat = F.normalize(inverted.reshape(data.num_classes, restarts, -1).float().cpu(), dim=2)
     rows = [data.members, data.non_members]
-    inputs = torch.cat([split.inputs for split in rows]).reshape(sum(len(s) for s in rows), -1).float()
+    inputs = torch.cat([split.inputs for split in rows]).reshape(sum(len(s) for s in rows), -1)
     labels = torch.cat([split.labels for split in rows]).long()
-    similarity = torch.einsum("nd,nkd->nk", F.normalize(inputs, dim=1), flat[labels])
-    scores = similarity.max(dim=1).values.numpy()
+    scores = np.concatenate(  # in chunks: rows × restarts × input size can be large for big images
+        [torch.einsum("nd,nkd->nk", F.normalize(inputs[i : i + 256].float(), dim=1), flat[labels[i : i + 256]]).max(dim=1).values.numpy() for i in range(0, len(labels), 256)]
+    )
     membership = np.concatenate([np.ones(len(data.members), dtype=np.int8), np.zeros(len(data.non_members), dtype=np.int8)])
     confidence = F.softmax(model_logits(model, inverted.reshape(-1, *shape).to(device)).float(), dim=1).detach().cpu()
     target_confidence = confidence[torch.arange(len(confidence)), torch.arange(data.num_classes).repeat_interleave(restarts)]

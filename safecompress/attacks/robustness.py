@@ -53,8 +53,9 @@ class InputBox:
         return x.clamp(self.low, self.high)
 
 
-def check_continuous(split: Split) -> None:
-    if isinstance(split.inputs, Mapping) or not torch.is_floating_point(split.inputs):
+def check_continuous(inputs: Any) -> None:
+    """Refuse inputs an L∞ perturbation cannot apply to (token ids, dicts of them)."""
+    if isinstance(inputs, Mapping) or not torch.is_floating_point(inputs):
         raise UsageError("the robustness attacks perturb continuous inputs (images, features); token ids are discrete, so PGD/FGSM do not apply to this model's data")
 
 
@@ -153,7 +154,7 @@ def robust_accuracy(
         raise UsageError(f"eps must be a finite number ≥ 0, got {eps!r}")
     if steps < 1:
         raise UsageError(f"steps must be at least 1, got {steps!r}")
-    check_continuous(split)
+    check_continuous(split.inputs)
     step = float(step_size) if step_size is not None else 2.5 * eps / steps
     device = resolve_device(device)
     model.to(device)
