@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import contextlib
+from typing import Any, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -27,6 +28,24 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     if device.type not in ("cpu", "cuda", "mps"):
         raise UsageError(f"unsupported device {name!r}: use auto, cpu or cuda (cuda:N)")
     return device
+
+
+@contextlib.contextmanager
+def frozen_eval(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode with its parameters' ``requires_grad`` off, restored on exit: for
+    differentiating w.r.t. inputs (adversarial examples, inversions) without touching the model's
+    own gradients or batch-norm statistics, even in the middle of a training step."""
+    was_training = model.training
+    requires = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in zip(model.parameters(), requires):
+            p.requires_grad_(flag)
+        model.train(was_training)
 
 
 def model_logits(model: nn.Module, inputs: Any) -> torch.Tensor:

@@ -306,7 +306,8 @@ class AdversarialRegularization:
         average(attacker.parameters())
         optimizer.step()
 
-    def _train_attackers(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> None:
+    def _train_attackers(self, model: nn.Module, logits: torch.Tensor, labels: torch.Tensor, member: Optional[tuple[torch.Tensor, ...]]) -> None:
+        """k attacker steps; ``member`` is the white attacker's view of the batch (from :func:`head_features`)."""
         from safecompress.inference import model_logits
 
         member_p = F.softmax(logits.detach().float(), dim=1)
@@ -318,9 +319,9 @@ class AdversarialRegularization:
                 with torch.no_grad():
                     ref_p = F.softmax(model_logits(model, ref_x).float(), dim=1)
                 self._step(self.attacker, self.optimizer, self.attacker(torch.cat([member_p, ref_p]), both_labels), truth, self.average_gradients)
-            if self.uses_white:
+            if member is not None:
+                member = tuple(part.detach() for part in member)
                 with torch.no_grad():
-                    member = head_features(model, inputs, labels)
                     reference = head_features(model, ref_x, ref_y)
                 if self.white is None:
                     self._build_white(member[2].shape[1])
@@ -329,8 +330,11 @@ class AdversarialRegularization:
                 self._step(self.white, self.white_optimizer, scores, truth, self.average_gradients)
 
     def loss(self, model: nn.Module, inputs: Any, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # The white attacker's view of the members, differentiable, from one pass: the attacker steps
+        # use it detached (they do not change the model), the classifier term with its graph.
+        member = head_features(model, inputs, labels) if self.uses_white else None
         was_training = model.training
-        self._train_attackers(model, inputs, logits, labels)
+        self._train_attackers(model, logits, labels, member)
         model.train(was_training)
         attackers = [a for a in (self.attacker if self.uses_black else None, self.white if self.uses_white else None) if a is not None]
         for attacker in attackers:
@@ -340,8 +344,8 @@ class AdversarialRegularization:
             terms = []
             if self.uses_black:  # −BCE(h, 1) = log h = logsigmoid(score)
                 terms.append(F.logsigmoid(self.attacker(F.softmax(logits.float(), dim=1), labels)).mean())
-            if self.uses_white:
-                white_logits, per_sample_loss, gradient = head_features(model, inputs, labels)
+            if member is not None:
+                white_logits, per_sample_loss, gradient = member
                 terms.append(F.logsigmoid(self.white(F.softmax(white_logits, dim=1), labels, per_sample_loss, gradient)).mean())
         finally:
             for attacker in attackers:

@@ -15,7 +15,8 @@ def model_factory():
 """
 
 
-def test_audit_loss_attack_on_digits(project, capsys) -> None:
+def digits_project(project) -> None:
+    """A digits project with a linear classifier trained on its members, saved as digits.pt."""
     import torch
 
     from safecompress.data import digits
@@ -27,6 +28,10 @@ def test_audit_loss_attack_on_digits(project, capsys) -> None:
     torch.manual_seed(0)
     model = fit(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), data.members, TrainRecipe(epochs=30, batch_size=32), seed=0, device="cpu")
     torch.save(model.state_dict(), project.root / "digits.pt")
+
+
+def test_audit_loss_attack_on_digits(project, capsys) -> None:
+    digits_project(project)
     assert project.run("audit", "digits.pt", "--attack", "loss", "--json", "audit.json") == 0
     out = capsys.readouterr().out
     assert "loss (tier 0): AUC" in out and "TPR@1.0% FPR" in out
@@ -37,17 +42,7 @@ def test_audit_loss_attack_on_digits(project, capsys) -> None:
 
 
 def test_audit_robustness_and_inversion_on_digits(project, capsys) -> None:
-    import torch
-
-    from safecompress.data import digits
-    from safecompress.training import TrainRecipe, fit
-
-    project.write("pyproject.toml", '[tool.safecompress]\ndata = "digits"\n')
-    project.write("conftest.py", FACTORY)
-    data = digits(seed=0)
-    torch.manual_seed(0)
-    model = fit(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), data.members, TrainRecipe(epochs=30, batch_size=32), seed=0, device="cpu")
-    torch.save(model.state_dict(), project.root / "digits.pt")
+    digits_project(project)
     assert project.run("audit", "digits.pt", "--attack", "pgd", "--eps", "0.05", "--steps", "5", "--json", "pgd.json") == 0
     assert "pgd: robust accuracy" in capsys.readouterr().out
     pgd = json.loads((project.root / "pgd.json").read_text())

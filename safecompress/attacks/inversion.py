@@ -24,7 +24,7 @@ from torch import nn
 from safecompress.attacks.data_structures import AttackResults, MetricOptions
 from safecompress.attacks.robustness import InputBox, check_continuous
 from safecompress.data.splits import DataSplits
-from safecompress.inference import model_logits, resolve_device
+from safecompress.inference import frozen_eval, model_logits, resolve_device
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -55,12 +55,7 @@ def invert_classes(
     x = box.clip(start).to(device).requires_grad_(True)
     target = torch.arange(num_classes, device=device).repeat_interleave(restarts)
     optimizer = torch.optim.Adam([x], lr=lr)
-    was_training = model.training
-    model.eval()
-    requires = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
+    with frozen_eval(model):
         for _ in range(steps):
             loss = F.cross_entropy(model_logits(model, x).float(), target) + tv_weight * total_variation(x) + l2_weight * x.pow(2).mean()
             optimizer.zero_grad(set_to_none=True)
@@ -68,10 +63,6 @@ def invert_classes(
             optimizer.step()
             with torch.no_grad():
                 x.copy_(box.clip(x))
-    finally:
-        for p, flag in zip(model.parameters(), requires):
-            p.requires_grad_(flag)
-        model.train(was_training)
     return x.detach().reshape(num_classes, restarts, *shape)
 
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from safecompress.data.splits import DataSplits, Split
 from safecompress.errors import UsageError
-from safecompress.inference import model_logits, resolve_device
+from safecompress.inference import frozen_eval, model_logits, resolve_device
 from safecompress.metrics import Interval, clopper_pearson
 
 DEFAULT_EPS = 0.1
@@ -67,12 +67,7 @@ def perturb(
     Gradients flow to the inputs only; the model's own gradients are left untouched, so a remedy can
     call this in the middle of a training step."""
     radius, step = eps * box.scale, step_size * box.scale
-    was_training = model.training
-    model.eval()
-    requires = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
+    with frozen_eval(model):
         adv = x.detach().clone()
         if random_start:
             noise = torch.rand(x.shape, generator=generator, device="cpu").to(x.device, x.dtype)
@@ -83,11 +78,7 @@ def perturb(
             (gradient,) = torch.autograd.grad(loss, adv)
             adv = adv.detach() + step * gradient.sign()
             adv = box.clip(torch.min(torch.max(adv, x - radius), x + radius))
-        return adv.detach()
-    finally:
-        for p, flag in zip(model.parameters(), requires):
-            p.requires_grad_(flag)
-        model.train(was_training)
+    return adv.detach()
 
 
 @dataclass(frozen=True)

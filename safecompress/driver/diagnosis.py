@@ -69,13 +69,13 @@ def near_chance_limits(test: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def _advice(test: dict[str, Any], trade: dict[str, Any], remedies: list[dict[str, Any]], settings: dict[str, Any]) -> list[str]:
+def _advice(test: dict[str, Any], trade: dict[str, Any], remedies: list[dict[str, Any]], settings: dict[str, Any], near_chance: list[dict[str, Any]]) -> list[str]:
     if "performance" in test.get("markers", []):
         return _performance_advice(trade, settings)
     advice = [
         f"its limit {c['check']} <= {c['limit']:.4f} is within the audit set's noise of chance ({c['chance']:g} ± {c['noise']:.3f}): only a model that leaks nothing measurable passes it, "
         "whatever the remedies; a target relative to the dense parent asks this of a parent that leaks little"
-        for c in near_chance_limits(test)
+        for c in near_chance
     ]
     if not trade["judged_in_loop"]:
         advice.append("this test runs only at the gate, so nothing in training could steer it: give it a cheap counterpart with a remedy (@safecompress.mark.cost('cheap'))")
@@ -117,6 +117,7 @@ def diagnose(gate_tests: list[dict[str, Any]], decisions: list[dict[str, Any]], 
         ladder = [test["remedy"]] + [name for name, _ in test.get("fallback_remedies", [])] if test.get("remedy") else []
         remedies = _remedy_history(decisions, ladder)
         trade = _trade_off(judged, test["nodeid"])
+        near_chance = near_chance_limits(test)
         tests.append(
             {
                 "nodeid": test["nodeid"],
@@ -124,8 +125,8 @@ def diagnose(gate_tests: list[dict[str, Any]], decisions: list[dict[str, Any]], 
                 "message": test["message"],
                 "remedies": remedies,
                 "trade_off": trade,
-                "near_chance": near_chance_limits(test),
-                "advice": _advice(test, trade, remedies, settings),
+                "near_chance": near_chance,
+                "advice": _advice(test, trade, remedies, settings, near_chance),
             }
         )
     return {"red_tests": tests, "attempts": len(attempts), "judged_checkpoints": len(judged)}
