@@ -61,11 +61,25 @@ def model_logits(model: nn.Module, inputs: Any) -> torch.Tensor:
     return logits
 
 
+# Rows per inference batch. On a CPU a smaller batch keeps the activations in cache: the SmallCNN
+# scores 1.6-1.7x the rows per second at 128 than at 512, with 1 or 2 threads, and bit-identical
+# logits (docs/benchmark.md, "Cost levers"). On an accelerator a large batch fills the device.
+CPU_INFERENCE_BATCH = 128
+ACCELERATOR_INFERENCE_BATCH = 512
+
+
+def inference_batch_size(device: torch.device | str) -> int:
+    """The default rows per inference batch on ``device``."""
+    return CPU_INFERENCE_BATCH if torch.device(device).type == "cpu" else ACCELERATOR_INFERENCE_BATCH
+
+
 @torch.no_grad()
-def predict_logits(model: nn.Module, split: Split, device: torch.device | str | None = None, batch_size: int = 512) -> torch.Tensor:
-    """Logits for every row of ``split`` in order, as float32 on the CPU; the model is left in eval mode."""
+def predict_logits(model: nn.Module, split: Split, device: torch.device | str | None = None, batch_size: int | None = None) -> torch.Tensor:
+    """Logits for every row of ``split`` in order, as float32 on the CPU; the model is left in eval mode.
+    ``batch_size`` defaults to :func:`inference_batch_size` of the device."""
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    batch_size = batch_size or inference_batch_size(device)
     model.eval()
     chunks = [model_logits(model, x).float().cpu() for x, _ in split.batches(batch_size, device)]
     if not chunks:
@@ -73,7 +87,7 @@ def predict_logits(model: nn.Module, split: Split, device: torch.device | str | 
     return torch.cat(chunks)
 
 
-def accuracy(model: nn.Module, split: Split, device: torch.device | str | None = None, batch_size: int = 512) -> float:
+def accuracy(model: nn.Module, split: Split, device: torch.device | str | None = None, batch_size: int | None = None) -> float:
     """Top-1 accuracy of ``model`` on ``split``."""
     logits = predict_logits(model, split, device, batch_size)
     return float((logits.argmax(1) == split.labels.cpu()).float().mean()) if len(split) else float("nan")

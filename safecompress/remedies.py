@@ -50,6 +50,14 @@ class Remedy(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
     # Optional: ``lr_scale(weight) -> float`` multiplies the learning rate while the remedy is on.
+    # Optional on the factory: ``step_cost(options) -> float``, the extra work of a training step
+    # while the remedy is on, as a fraction of a plain step; ``--budget`` plans with it
+    # (:mod:`safecompress.driver.budget`), and a remedy without it does not fit any budget.
+
+
+def no_extra_work(options: dict[str, Any]) -> float:
+    """The ``step_cost`` of a remedy that only adds a term computed from the batch's own logits."""
+    return 0.0
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -61,6 +69,7 @@ class ConfidencePenalty:
     """CE − β·H(p): discourages the over-confident outputs that loss-based attacks read (Pereyra et al.)."""
 
     name = "confidence_penalty"
+    step_cost = staticmethod(no_extra_work)
 
     def __init__(self, context: RemedyContext) -> None:
         self.base_weight = float(context.options.get("beta", 0.1))
@@ -80,6 +89,7 @@ class LabelSmoothing:
     """Adds ε·(CE to the uniform target − CE), i.e. label smoothing with ε = the remedy weight."""
 
     name = "label_smoothing"
+    step_cost = staticmethod(no_extra_work)
 
     def __init__(self, context: RemedyContext) -> None:
         self.base_weight = float(context.options.get("epsilon", 0.05))
@@ -107,6 +117,7 @@ class Flooding:
     """
 
     name = "flooding"
+    step_cost = staticmethod(no_extra_work)
 
     def __init__(self, context: RemedyContext) -> None:
         self.level = float(context.options.get("level", 0.1))
@@ -138,6 +149,7 @@ class RelaxLoss:
     """
 
     name = "relaxloss"
+    step_cost = staticmethod(no_extra_work)
 
     def __init__(self, context: RemedyContext) -> None:
         self.alpha = float(context.options.get("alpha", 0.5))
@@ -260,6 +272,13 @@ class AdversarialRegularization:
     """
 
     name = "adversarial_regularization"
+
+    @staticmethod
+    def step_cost(options: dict[str, Any]) -> float:
+        """The attacker's reference pass and its own steps, per training step: measured on the SmallCNN
+        benchmark (always on: 2.0× plain DST's time black, 3.2× white, 3.9× both; docs/benchmark.md).
+        On a larger model the attacker's share is smaller, so this over-counts there."""
+        return {"black": 1.0, "white": 2.2, "both": 2.9}.get(str(options.get("attacker", "black")), 2.9)
 
     def __init__(self, context: RemedyContext) -> None:
         if context.reference is None or len(context.reference) == 0:
@@ -385,6 +404,11 @@ class AdversarialTraining:
     (base, 0.25) and ``max_weight`` (1: all-adversarial batches)."""
 
     name = "adversarial_training"
+
+    @staticmethod
+    def step_cost(options: dict[str, Any]) -> float:
+        """Each PGD step is a forward and backward pass, then one more on the adversarial batch."""
+        return float(int(options.get("steps", 3)) + 1)
 
     def __init__(self, context: RemedyContext) -> None:
         from safecompress.attacks.robustness import DEFAULT_EPS, InputBox

@@ -70,7 +70,7 @@ def reference_outputs(references: ReferenceModels, audit: DataSplits, rows: dict
     parts = [audit.members, audit.non_members, audit.population]
     ref_in = np.zeros((len(references.models), sum(len(p) for p in parts)), dtype=bool)  # members are OUT
     ref_in[:, len(parts[0]) :] = references.in_pool[:, np.concatenate([rows["non_members"], rows["population"]])]
-    return outputs_on(references.models, parts, device, 512), ref_in
+    return outputs_on(references.models, parts, device), ref_in
 
 
 def holdout_accuracy(model: Any, split: Split, device: Any) -> Any:

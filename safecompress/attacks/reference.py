@@ -211,7 +211,7 @@ def concat_splits(splits: Sequence[Split], name: str = "pool") -> Split:
     return Split(inputs, labels, np.concatenate([s.indices for s in splits]), name)
 
 
-def outputs_on(models: Sequence[nn.Module], splits: Sequence[Split], device: torch.device, batch_size: int) -> np.ndarray:
+def outputs_on(models: Sequence[nn.Module], splits: Sequence[Split], device: torch.device, batch_size: Optional[int] = None) -> np.ndarray:
     """(len(models), Σ len(splits), C) float32 logits of every model on the splits, in order."""
     return np.stack([np.concatenate([predict_logits(model, split, device, batch_size).numpy() for split in splits]) for model in models]).astype(np.float32)
 

@@ -28,7 +28,7 @@ from safecompress.attacks.reference import RecipeLike, ReferenceRecipe, as_refer
 from safecompress.attacks.registry import BUILTIN_ATTACKS, GRADIENTS, REFERENCES, AttackSpec
 from safecompress.data.splits import DataSplits, Split
 from safecompress.errors import UsageError
-from safecompress.inference import model_logits, predict_logits, resolve_device
+from safecompress.inference import inference_batch_size, model_logits, predict_logits, resolve_device
 
 DEFAULT_REFERENCES = 2
 Device = Union[torch.device, str, None]
@@ -43,7 +43,7 @@ def last_linear(model: nn.Module) -> nn.Linear:
 
 
 @torch.no_grad()
-def last_layer_gradients(model: nn.Module, split: Split, *, device: Device = "auto", batch_size: int = 256, layer: Optional[nn.Module] = None) -> np.ndarray:
+def last_layer_gradients(model: nn.Module, split: Split, *, device: Device = "auto", batch_size: Optional[int] = None, layer: Optional[nn.Module] = None) -> np.ndarray:
     """Per-sample gradient of the cross-entropy w.r.t. the last layer's parameters, flattened, (n, g).
 
     The layer's input is captured by a forward hook; ``torch.func.vmap(grad(...))`` then
@@ -52,6 +52,7 @@ def last_layer_gradients(model: nn.Module, split: Split, *, device: Device = "au
     which is checked.
     """
     device = resolve_device(device)
+    batch_size = batch_size or inference_batch_size(device)
     model.to(device).eval()
     layer = layer if layer is not None else last_linear(model)
     params = {name: p.detach() for name, p in layer.named_parameters()}
@@ -83,7 +84,7 @@ def make_attack_inputs(
     splits: DataSplits,
     *,
     device: Device = "auto",
-    batch_size: int = 512,
+    batch_size: Optional[int] = None,
     seed: int = 0,
     calibration_fraction: float = 0.5,
     refs: int = 0,
@@ -137,7 +138,7 @@ def _attack_inputs(
     model: nn.Module,
     splits: DataSplits,
     device: torch.device,
-    batch_size: int,
+    batch_size: Optional[int],
     seed: int,
     calibration_fraction: float,
     refs: int,
@@ -230,7 +231,7 @@ def run_attacks(
     cache_dir: Union[str, Path, None] = None,
     seed: int = 0,
     online: bool = False,
-    batch_size: int = 512,
+    batch_size: Optional[int] = None,
     calibration_fraction: float = 0.5,
     options: Optional[MetricOptions] = None,
     registry: Optional[Mapping[str, Union[AttackSpec, Callable[..., AttackResults]]]] = None,
@@ -278,7 +279,7 @@ def run_attack(
     cache_dir: Union[str, Path, None] = None,
     seed: int = 0,
     online: bool = False,
-    batch_size: int = 512,
+    batch_size: Optional[int] = None,
     calibration_fraction: float = 0.5,
     options: Optional[MetricOptions] = None,
     registry: Optional[Mapping[str, Union[AttackSpec, Callable[..., AttackResults]]]] = None,

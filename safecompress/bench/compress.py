@@ -14,6 +14,8 @@ the same magnitude-pruned masks, on the same data split:
                      final phase (the shipping rule before issue 13), for comparison;
 ``sc-remedies``      SafeCompress as ``compress`` runs it: selection, steering, the best passing judged
                      checkpoint of the whole run ships, and attempts while none passes;
+``sc-budget``        ``sc-remedies`` under ``--budget 1.5``: the plan trims it to 1.5× the work of plain
+                     training (:mod:`safecompress.driver.budget`), so it says what that cost limit buys;
 ``sc-no-selection``  ablation: ``sc-remedies`` with one candidate per update (plain DST's random
                      regrowth, no probe): the tests steer the remedies but choose no mask, so it says
                      whether N candidates earn their price;
@@ -60,7 +62,7 @@ from torch import nn
 
 from safecompress.bench.frontier import check_frontier_claim, frontier_points
 from safecompress.bench.gate import GATE_ATTACKS, gate_metrics, gate_references, summarize_decisions
-from safecompress.bench.plan import DP_ARMS, NEXT_DOWN, SAFECOMPRESS_ARMS, BenchPlan, TaskSpec, next_density_down
+from safecompress.bench.plan import DP_ARMS, NEXT_DOWN, SAFECOMPRESS_ARMS, SC_BUDGET, BenchPlan, TaskSpec, next_density_down
 from safecompress.bench.results import CLAIM_DENSITY, CLAIM_TASK, check_claim, cost_ratios, summarize
 from safecompress.hookspecs import hookimpl
 
@@ -131,6 +133,8 @@ def arm_settings(arm: str, density: float, seed: int, base: Any, out: Path) -> A
         return replace(run, remedies=True, ship_from="final-phase", attempts=1)
     if arm == "sc-remedies":
         return replace(run, remedies=True)
+    if arm == "sc-budget":
+        return replace(run, remedies=True, budget=SC_BUDGET)
     if arm == "sc-no-selection":
         return replace(run, **one_mask, remedies=True)
     if arm in FIXED_REMEDY_ARMS:

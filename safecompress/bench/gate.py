@@ -40,7 +40,7 @@ def gate_references(template: nn.Module, data: Any, recipe: Any, seed: int, devi
     parts = [data.members, data.non_members, data.population]
     sizes = [len(p) for p in parts]
     trained = train_reference_models(as_reference_recipe(recipe, template), data.population, refs, seed=seed, device=device)
-    ref_logits = outputs_on(trained.models, parts, torch.device(device) if isinstance(device, str) else device, 512)
+    ref_logits = outputs_on(trained.models, parts, torch.device(device) if isinstance(device, str) else device)
     ref_in = reference_in_masks(trained, sum(sizes), np.arange(sizes[0] + sizes[1], sum(sizes)))
     return GateReferences(ref_logits, ref_in, round(time.perf_counter() - started, 3), list(trained.loaded_from_cache))
 

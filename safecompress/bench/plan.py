@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 # DP-SGD (Opacus) on the parent's masks at each privacy budget ε (δ = 1/n): arm name -> ε.
 DP_ARMS = {"dp-sgd-eps8": 8.0, "dp-sgd-eps1": 1.0}
-ARMS = ("dense", "one-shot", "plain-dst", "early-stop", "adv-always", "relaxloss-always", *DP_ARMS, "accuracy-select", "sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies")
+ARMS = ("dense", "one-shot", "plain-dst", "early-stop", "adv-always", "relaxloss-always", *DP_ARMS, "accuracy-select", "sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies", "sc-budget")
 # ``--quick`` (under 10 minutes on 2 cores): every defence of the frontier, the one-candidate ablation
 # and compress's own configuration (plain DST also at the next density down and at d = 0.02).
-QUICK_ARMS = ("dense", "plain-dst", "early-stop", "adv-always", "relaxloss-always", *DP_ARMS, "sc-no-selection", "sc-remedies")
-SAFECOMPRESS_ARMS = ("sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies")
+QUICK_ARMS = ("dense", "plain-dst", "early-stop", "adv-always", "relaxloss-always", *DP_ARMS, "sc-no-selection", "sc-remedies", "sc-budget")
+SAFECOMPRESS_ARMS = ("sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies", "sc-budget")
+SC_BUDGET = 1.5  # sc-budget: compress's configuration under --budget 1.5 (the cost limit of the frontier issue)
 NEXT_DOWN = "plain-dst@next-down"
 
 
@@ -61,11 +62,14 @@ TEXT_DATA = {"members": 1000, "non_members": 1000, "population": 2000, "test": 1
 WORDNET_ROOT = Path("/usr/share/wordnet")
 
 
-def make_plan(quick: bool = False, seeds: Optional[Sequence[int]] = None, text: Optional[bool] = None, wordnet_root: Path = WORDNET_ROOT, claim_only: bool = False) -> BenchPlan:
+def make_plan(
+    quick: bool = False, seeds: Optional[Sequence[int]] = None, text: Optional[bool] = None, wordnet_root: Path = WORDNET_ROOT, claim_only: bool = False, arms: Optional[Sequence[str]] = None
+) -> BenchPlan:
     """The benchmark's grid. ``--quick``: Fashion-MNIST only, one seed, d = 0.1, 30 epochs, the
     :data:`QUICK_ARMS` (plain DST also at d = 0.05 and 0.02).
     ``claim_only``: the full recipe, but only what the claim is checked on (d = 0.1 and plain DST at
-    the next density down; no text task).
+    the next density down; no text task). ``arms``: only these (``dense`` always runs: every arm
+    starts from it); a claim needs the arms it compares.
 
     Full: Fashion-MNIST at d ∈ {0.1, 0.05} over ``seeds`` (default 3) with 60 epochs (the project's
     small-member regime, where leakage is visible), plus the text task — a 2-layer BERT (h = 64) on
@@ -84,6 +88,11 @@ def make_plan(quick: bool = False, seeds: Optional[Sequence[int]] = None, text: 
         seeds=chosen,
         arms=QUICK_ARMS if quick else ARMS,
     )
+    if arms is not None:
+        unknown = sorted(set(arms) - set(ARMS))
+        if unknown:
+            raise ValueError(f"unknown arm(s) {', '.join(unknown)}; known: {', '.join(ARMS)}")
+        fashion = replace(fashion, arms=tuple(a for a in ARMS if a == "dense" or a in arms))
     tasks = [fashion]
     skipped: list[str] = []
     want_text = (not quick and not claim_only) if text is None else text

@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--no-remedies", dest="remedies", action="store_false", default=None, help="never switch on remedies (selection only)")
     group.add_argument("--attempts", type=whole_number(1), help="runs at most, while no judged checkpoint passes; each starts with what the last learned (default 2)")
+    group.add_argument(
+        "--budget",
+        type=finite_float,
+        metavar="B",
+        help="at most B times the work of training alone (counted, not timed): trims attempts, costly remedies, candidates and final checks to fit; the report says what",
+    )
     group.add_argument("--include", action="append", metavar="GLOB", help="mask the parameters whose names match (repeatable; default: Conv/Linear/attention weights)")
     group.add_argument("--exclude", action="append", metavar="GLOB", help="never mask the parameters whose names match (repeatable)")
     group.add_argument("--embeddings", action="store_true", default=None, help="mask nn.Embedding weights too")
@@ -68,6 +74,7 @@ def settings_from(args: argparse.Namespace, config: Any) -> Any:
             "embeddings",
             "precision",
             "compile",
+            "budget",
             "out",
             "resume",
             "overwrite",

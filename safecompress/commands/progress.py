@@ -50,6 +50,9 @@ class CompressProgress:
         elif kind == "attempt":
             plan = ", ".join(f"{k}={v:g}" for k, v in payload["plan"]["weights"].items()) or "nothing"
             self.console.print(f"no judged checkpoint passed: attempt {payload['attempt']}/{payload['attempts']} starts with remedies {plan} from step 0", highlight=False, markup=False)
+        elif kind == "budget":
+            trimmed = "; ".join(payload["notes"]) or "nothing trimmed"
+            self.console.print(f"budget {payload['budget']:g}× training: predicted {payload['predicted']:.2f}× ({trimmed})", highlight=False, markup=False)
         elif kind == "baseline" and self.live is None:
             weights = ", ".join(f"{k}={v:g}" for k, v in payload["remedy_weights"].items() if v > 0) or "none"
             self.console.print(f"baseline (dense parent): remedies on from step 0: {weights}", highlight=False, markup=False)
@@ -76,6 +79,7 @@ class CompressProgress:
         if self.last_update is not None:
             decision = self.last_update
             winner = next(c for c in decision["candidates"] if c["name"] == decision["winner"])
+            winner = winner if winner["outcomes"] else decision["checkpoint"]  # a sole candidate is not judged: show the checkpoint
             table.add_row("update", f"{decision['update']}/{decision['updates']}: {decision['winner']} — {decision['why']}")
             table.add_row("utility / risk", f"{winner['utility']:.4f} / {winner['risk']:+.4f}")
             tests = Text()

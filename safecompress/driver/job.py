@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from safecompress.distributed import Ranks
+from safecompress.driver.budget import BudgetPlan, Work, count_judged_rows, plan_budget
 from safecompress.driver.checkpoint import checkpoint_attempt
 from safecompress.driver.diagnosis import diagnose
 from safecompress.driver.gate import compare, exit_status, run_gate, versions
 from safecompress.driver.identity import run_identity
-from safecompress.driver.loop import CompressionLoop, LoopResult, Timers
+from safecompress.driver.loop import CompressionLoop, LoopResult, Timers, cheap_tests, fitting_updates
 from safecompress.driver.outputs import prepare_output_folder
 from safecompress.driver.report import write_reports
 from safecompress.driver.selection import metric_roles
 from safecompress.driver.settings import CompressSettings
+from safecompress.driver.stream import steps_per_epoch
 from safecompress.driver.updates import check_strategies, growth_registry
 from safecompress.errors import UsageError
 from safecompress.plugins import collect_registry
@@ -77,9 +79,27 @@ def attempt_summary(result: LoopResult, attempt: int, plan: dict[str, Any]) -> d
     }
 
 
+def budget_settings(session: SafetySession, parent: Any, settings: CompressSettings, loop_args: dict[str, Any]) -> tuple[CompressSettings, Optional[BudgetPlan]]:
+    """``settings`` trimmed to ``settings.budget`` (unchanged without one), and the plan that did it."""
+    if settings.budget is None:
+        return settings, None
+    data, recipe = loop_args["data"], loop_args["recipe"]
+    evaluate = loop_args.get("evaluate") or cheap_tests(session)
+    steps = (settings.epochs or recipe.epochs) * steps_per_epoch(len(data.members), recipe.batch_size)
+    work = Work(train_rows=steps * recipe.batch_size, judged_rows=count_judged_rows(evaluate, parent), batch_size=recipe.batch_size)
+    ladders = [report.ladder for report in loop_args.get("baseline") or [] if report.ladder]
+    return plan_budget(settings, work, fitting_updates(settings.updates, steps), ladders, loop_args.get("remedy_factories") or {})
+
+
 def run_attempts(session: SafetySession, parent: Any, settings: CompressSettings, notify: Observer, **loop_args: Any) -> tuple[LoopResult, list[dict[str, Any]]]:
     """The loop, rerun with what it learned while no judged checkpoint passes (``settings.attempts``
-    runs at most); a ``--resume`` continues the attempt its checkpoint belongs to."""
+    runs at most); a ``--resume`` continues the attempt its checkpoint belongs to. With a
+    ``budget`` the settings are trimmed first (:mod:`safecompress.driver.budget`); the plan is in
+    every attempt's summary."""
+    settings, budget = budget_settings(session, parent, settings, loop_args)
+    if budget is not None:
+        notify("budget", budget.to_dict())
+        loop_args["excluded_remedies"] = frozenset(budget.excluded_remedies)
     first = (checkpoint_attempt(settings.out / "checkpoint.pt") or 1) if settings.resume else 1
     plan, shipping, earlier = None, None, []
     for attempt in range(first, settings.attempts + 1):
@@ -88,6 +108,8 @@ def run_attempts(session: SafetySession, parent: Any, settings: CompressSettings
         )
         result = loop.run()
         earlier = loop.earlier_attempts + [attempt_summary(result, attempt, loop.steering.controller.plan.to_dict())]
+        if budget is not None:
+            earlier[-1]["budget"] = budget.to_dict()
         shipped = result.shipped
         if shipped is None or shipped.passed or attempt == settings.attempts:
             return result, earlier
@@ -220,6 +242,7 @@ def run_compress(
         "shipped_step": result.shipped_step,
         "remedy_weights": result.remedy_weights,
         "timings": timers,
+        "budget": attempts[0].get("budget") if attempts else None,
         "events": [f"attempt {a['attempt']}: {event}" for a in attempts for event in a.get("events", [])],
         "diagnosis": diagnose(compressed_report["tests"], decisions, judged, attempts, settings.to_dict()),
         "exitstatus": exit_status(compressed_gate),

@@ -135,7 +135,8 @@ class CompressionLoop:
     ``evaluate`` judges a model (default: the session's cheap tests; the benchmark's untested arms
     pass one that returns no reports); ``on_event(kind, payload)`` observes steps, updates and checks;
     ``fixed_remedies`` (name → weight) switches remedies on for the whole run, unsteered, with
-    ``fixed_options`` (name → the remedy's options, as a test's remedy mark would give them).
+    ``fixed_options`` (name → the remedy's options, as a test's remedy mark would give them);
+    ``excluded_remedies`` are never switched on (what ``--budget`` cannot afford).
     """
 
     def __init__(
@@ -158,6 +159,7 @@ class CompressionLoop:
         fixed_remedies: Optional[dict[str, float]] = None,
         fixed_options: Optional[dict[str, dict[str, Any]]] = None,
         ranks: Optional[Ranks] = None,
+        excluded_remedies: frozenset[str] = frozenset(),
     ) -> None:
         self.session = session
         self.ranks = ranks or Ranks()  # torchrun's processes: data-parallel training, candidates split across them
@@ -205,6 +207,7 @@ class CompressionLoop:
             enabled=settings.remedies,
             stall_gain=settings.stall_gain,
             plan=plan,
+            excluded=excluded_remedies,
         )
         if fixed_remedies:  # always on at these weights, steered by nothing (the benchmark's defence baselines)
             self.steering.fix(fixed_remedies, fixed_options)
@@ -326,6 +329,9 @@ class CompressionLoop:
         with self._rank_local():
             for index, mask in enumerate(masks):
                 if not self.ranks.owns(index):
+                    continue
+                if len(masks) == 1:  # nothing to choose between: probing and judging it would change nothing
+                    outcomes.append((index, float("nan"), [], 0.0))
                     continue
                 self.engine.restore(base)
                 self.engine.apply(mask)

@@ -103,6 +103,12 @@ def comparison_rows(report: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def budget_line(budget: dict[str, Any]) -> str:
+    measured = "fits" if budget["fits"] else "does not fit"
+    trimmed = "; ".join(budget["notes"]) or "nothing trimmed"
+    return f"budget: {budget['budget']:g}× the work of training alone, predicted {budget['predicted']:.2f}× ({measured}): {trimmed}"
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     compressed, dense = report["models"]["compressed"], report["models"]["dense"]
     verdict = "✅ gate passed" if compressed["passed"] else "❌ gate failed"
@@ -117,6 +123,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- time: {timings['total_s']:.1f}s in all; training {timings['train_s']:.1f}s, candidate probing {timings['probe_s']:.1f}s, "
         f"in-loop safety tests {timings['tests_s']:.1f}s (overhead {100 * timings['overhead_fraction']:.0f} % of the loop), "
         f"baseline and reference models {timings['setup_s']:.1f}s",
+        *([f"- {budget_line(report['budget'])}"] if report.get("budget") else []),
         "",
         "| metric | dense | compressed | Δ (compressed − dense) | outcome dense → compressed |",
         "|---|---|---|---|---|",
@@ -241,8 +248,9 @@ def svg_chart(title: str, series: list[dict[str, Any]], x_label: str, y_label: s
 def candidate_charts(updates: list[dict[str, Any]]) -> str:
     charts = []
     for key, label in (("utility", "in-loop utility"), ("risk", "in-loop risk (Σ distance to limits)")):
-        all_points = [(u["update"], c[key]) for u in updates for c in u["candidates"]]
-        winners = [(u["update"], c[key]) for u in updates for c in u["candidates"] if c["name"] == u["winner"]]
+        judged = [(u, c) for u in updates for c in u["candidates"] if c["outcomes"]]  # a sole candidate is not judged
+        all_points = [(u["update"], c[key]) for u, c in judged]
+        winners = [(u["update"], c[key]) for u, c in judged if c["name"] == u["winner"]]
         charts.append(
             svg_chart(
                 f"{label} of every candidate",

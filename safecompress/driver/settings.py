@@ -42,6 +42,7 @@ class CompressSettings:
     embeddings: bool = False  # mask nn.Embedding weights too
     precision: str = "auto"  # training steps under bf16 autocast ("auto": on CUDA where supported); tests always judge in fp32
     compile: bool = False  # wrap the training step's model in torch.compile
+    budget: Optional[float] = None  # at most this many times the work of training alone (None: no limit; safecompress.driver.budget)
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -62,6 +63,8 @@ class CompressSettings:
             raise UsageError(f"ship-from must be one of {', '.join(SHIP_FROM)}, not {self.ship_from!r}")
         if self.probe_steps < 0 or self.updates < 0 or self.final_checks < 0:
             raise UsageError("--probe-steps, --updates and --final-checks must be ≥ 0")
+        if self.budget is not None and self.budget < 1.0:
+            raise UsageError(f"--budget is a multiple of the training work and must be ≥ 1, got {self.budget:g}")
         if self.epochs is not None and self.epochs < 1:
             raise UsageError(f"--epochs must be ≥ 1, got {self.epochs}")
         if self.lambda_ < 0:
@@ -138,6 +141,7 @@ FIELD_KINDS: dict[str, str] = {
     "embeddings": "boolean",
     "precision": "string",
     "compile": "boolean",
+    "budget": "optional number",
 }
 
 
@@ -148,13 +152,13 @@ def _checked(name: str, value: Any, kind: str) -> Any:
     numbers are finite: a NaN limit is a gate that can never fail.
     """
     label = name.rstrip("_").replace("_", "-")
-    if kind == "optional count" and value is None:
+    if kind in ("optional count", "optional number") and value is None:
         return None
     if kind in ("count", "optional count"):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         expected = "a whole number"
-    elif kind == "number":
+    elif kind in ("number", "optional number"):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
         expected = "a finite number"

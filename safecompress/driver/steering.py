@@ -16,6 +16,7 @@ because a defense that costs the accuracy budget is not a fix.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -277,8 +278,10 @@ class Steering:
         enabled: bool = True,
         stall_gain: float = DEFAULT_STALL_GAIN,
         plan: Optional[SteeringPlan] = None,
+        excluded: frozenset[str] = frozenset(),
     ) -> None:
         self.factories = factories
+        self.excluded = excluded  # remedies never switched on: their rungs are cut from every ladder
         self.make_context = make_context  # options -> context (data, device, seed are the run's)
         self.enabled = enabled
         self.controller = RemedyController(stall_gain, plan)
@@ -296,6 +299,7 @@ class Steering:
         """Let the judged model's tests move their remedies (the decision log's ``remedies``)."""
         if not self.enabled:
             return {}
+        reports = [self._without_excluded(report) for report in reports]
         bases: dict[str, tuple[float, float]] = {}
         for report in reports:
             for name, options in report.ladder:
@@ -305,6 +309,16 @@ class Steering:
                 remedy = self.remedy(name)
                 bases[name] = (remedy.base_weight, remedy.max_weight)
         return self.controller.observe(reports, bases, step, next_step, baseline)
+
+    def _without_excluded(self, report: TestReport) -> TestReport:
+        """``report`` as steering sees it: its ladder without the excluded rungs (no remedy when none is left)."""
+        ladder = report.ladder
+        kept = [(name, options) for name, options in ladder if name not in self.excluded]
+        if len(kept) == len(ladder):
+            return report
+        if not kept:
+            return dataclasses.replace(report, remedy=None, remedy_options={}, fallback_remedies=[])
+        return dataclasses.replace(report, remedy=kept[0][0], remedy_options=kept[0][1], fallback_remedies=[[name, options] for name, options in kept[1:]])
 
     def fix(self, weights: dict[str, float], options: Optional[dict[str, dict[str, Any]]] = None) -> None:
         """Remedies always on at fixed ``weights`` (with ``options[name]``, else their defaults), never

@@ -80,6 +80,8 @@ def final_check_steps(schedule: PruneSchedule, count: int) -> frozenset[int]:
 
 
 def explain(winner: Candidate, candidates: list[Candidate]) -> str:
+    if len(candidates) == 1:
+        return "the only candidate (not probed or judged: there is nothing to choose between)"
     fewest = min(c.failures for c in candidates)
     tied = [c for c in candidates if c.failures == fewest]
     if len(tied) == 1:

@@ -5,6 +5,7 @@ Fast tests use synthetic records; the one end-to-end run (tiny data, two epochs)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -49,6 +50,12 @@ def test_parse_seeds(text: str, expected: tuple) -> None:
     assert bench_plan.make_plan(quick=True, seeds=bench.parse_seeds("2")).tasks[0].seeds == (0, 1)
 
 
+def test_arms_option_keeps_dense_and_the_plan_order_and_refuses_unknown_arms() -> None:
+    assert bench_plan.make_plan(claim_only=True, arms=("sc-budget", "plain-dst")).tasks[0].arms == ("dense", "plain-dst", "sc-budget")
+    with pytest.raises(ValueError, match="unknown arm"):
+        bench_plan.make_plan(arms=("plain-dst", "nonsense"))
+
+
 def test_parse_seeds_refuses_zero() -> None:
     with pytest.raises(ValueError):
         bench.parse_seeds("0")
@@ -81,6 +88,8 @@ def test_arms_share_budget_schedule_and_start_and_differ_only_where_they_should(
     assert bench.FIXED_REMEDY_ARMS["adv-always"] == {"adversarial_regularization": 0.1}
     early = arms["early-stop"]  # plain DST's schedule; only the performance tests judge
     assert not early.remedies and (early.candidates, early.probe_steps, early.strategies, early.attempts) == (1, 0, ("random:0",), 1) and early.ship_from == "anywhere"
+    budgeted = arms["sc-budget"]  # compress's configuration; the budget trims it when the run starts
+    assert budgeted.budget == bench_plan.SC_BUDGET == 1.5 and dataclasses.replace(budgeted, budget=None) == arms["sc-remedies"]
     assert bench.arm_settings(bench_plan.NEXT_DOWN, 0.05, 3, base, tmp_path).density == 0.05
     with pytest.raises(ValueError):
         bench.arm_settings("nonsense", 0.1, 0, base, tmp_path)
