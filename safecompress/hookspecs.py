@@ -63,7 +63,9 @@ def safecompress_register_remedies(register: Callable[[str, Any], None]) -> None
     ``remedy_factory(context: RemedyContext)`` returns an object with ``name``, ``base_weight``,
     ``max_weight``, ``loss(model, inputs, logits, labels)``, ``state_dict()``/``load_state_dict()``
     and optionally ``lr_scale(weight) -> float`` (the learning rate is multiplied by it while the
-    remedy is on); see :mod:`safecompress.remedies`.
+    remedy is on); see :mod:`safecompress.remedies`. The factory may declare
+    ``step_cost(options) -> float`` (the extra work of a training step while the remedy is on, as a
+    fraction of a plain step); ``--budget`` counts with it, and leaves out a remedy without it.
     """
 
 

@@ -14,7 +14,7 @@ the same magnitude-pruned masks, on the same data split:
                      final phase (the shipping rule before issue 13), for comparison;
 ``sc-remedies``      SafeCompress as ``compress`` runs it: selection, steering, the best passing judged
                      checkpoint of the whole run ships, and attempts while none passes;
-``sc-budget``        ``sc-remedies`` under ``--budget 1.5``: the plan trims it to 1.5× the work of plain
+``sc-budget``        ``sc-remedies`` under ``--budget 1.3``: the plan trims it to 1.3× the work of plain
                      training (:mod:`safecompress.driver.budget`), so it says what that cost limit buys;
 ``sc-no-selection``  ablation: ``sc-remedies`` with one candidate per update (plain DST's random
                      regrowth, no probe): the tests steer the remedies but choose no mask, so it says
@@ -62,7 +62,7 @@ from torch import nn
 
 from safecompress.bench.frontier import check_frontier_claim, frontier_points
 from safecompress.bench.gate import GATE_ATTACKS, gate_metrics, gate_references, summarize_decisions
-from safecompress.bench.plan import DP_ARMS, NEXT_DOWN, SAFECOMPRESS_ARMS, SC_BUDGET, BenchPlan, TaskSpec, next_density_down
+from safecompress.bench.plan import ARMS, DP_ARMS, NEXT_DOWN, SAFECOMPRESS_ARMS, SC_BUDGET, BenchPlan, TaskSpec, next_density_down
 from safecompress.bench.results import CLAIM_DENSITY, CLAIM_TASK, check_claim, cost_ratios, summarize
 from safecompress.hookspecs import hookimpl
 
@@ -426,8 +426,11 @@ def _assemble(plan: BenchPlan, records: list[dict[str, Any]], project_ini: dict[
 
 def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One result from runs over disjoint seeds — e.g. ``--seeds 9,10`` and ``--seeds 11,`` side by
-    side on two cores — with the summary and the claims recomputed from the pooled records. Runs of
-    different settings or overlapping seeds are refused; the wall time is the longest run's."""
+    side on two cores — or from a run that adds arms (``--arms``) to seeds measured before, with the
+    summary and the claims recomputed from the pooled records. An arm and seed in more than one file
+    must have the same gate numbers in each (same seed, same result), and is kept once; each arm's
+    cost ratio pairs it with plain DST of its own run. Runs of different settings are refused; the
+    wall time is the longest run's."""
     from safecompress.errors import UsageError
 
     if not parts:
@@ -438,26 +441,47 @@ def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for key in ("quick", "refs", "project_settings"):
         if any(part.get(key) != first.get(key) for part in parts[1:]):
             raise UsageError(f"cannot merge runs with different {key.replace('_', ' ')}")
-    runs: set[tuple[str, int, float, str]] = set()
-    for record in (r for part in parts for r in part["records"]):
+    kept: dict[tuple[str, int, float, str], dict[str, Any]] = {}
+    records, reproduced = [], []
+    for record in (r for part in parts for r in with_own_plain_dst(part["records"])):
         run = (record["task"], record["seed"], record["density"], record["arm"])
-        if run in runs:
-            raise UsageError(f"{record['task']} seed {record['seed']} appears in more than one file: merge runs over disjoint seeds")
-        runs.add(run)
+        if run in kept:  # a run that adds arms to seeds measured before: what both ran must agree exactly
+            if gate_numbers(kept[run]) != gate_numbers(record):
+                raise UsageError(
+                    f"{record['task']} seed {record['seed']} {record['arm']} differs between the files ({gate_numbers(kept[run])} against {gate_numbers(record)}): "
+                    "merge runs over disjoint seeds, or runs that reproduce each other"
+                )
+            reproduced.append(f"{record['task']} seed {record['seed']} d={record['density']:g} {record['arm']}")
+            continue
+        kept[run] = record
+        records.append(record)
     tasks: dict[str, TaskSpec] = {}
     for described in (t for part in parts for t in part["tasks"]):
         tuples = {key: tuple(described.get(key, ())) for key in ("densities", "sparser", "seeds", "arms")}
         task = TaskSpec(**{**described, **tuples})
         known = tasks.get(task.name)
-        if known is not None and replace(known, seeds=()) != replace(task, seeds=()):
-            raise UsageError(f"cannot merge runs whose {task.name} tasks differ (data, recipe, model, densities or arms)")
-        tasks[task.name] = replace(task, seeds=tuple(sorted({*(known.seeds if known else ()), *task.seeds})))
+        if known is not None and replace(known, seeds=(), arms=()) != replace(task, seeds=(), arms=()):
+            raise UsageError(f"cannot merge runs whose {task.name} tasks differ (data, recipe, model or densities)")
+        arms = {*(known.arms if known else ()), *task.arms}
+        tasks[task.name] = replace(task, seeds=tuple(sorted({*(known.seeds if known else ()), *task.seeds})), arms=tuple(a for a in ARMS if a in arms))
     plan = BenchPlan(tuple(tasks.values()), refs=first["refs"], quick=first["quick"], skipped=tuple(dict.fromkeys(s for part in parts for s in part.get("skipped", []))))
-    records = [r for part in parts for r in part["records"]]
     merged = _assemble(plan, records, first["project_settings"], first["environment"]["device"], max(part["total_seconds"] for part in parts), first["environment"].get("git"))
     merged["environment"] = first["environment"]
     merged["merged_from"] = [{"command": part.get("command"), "total_seconds": part["total_seconds"], "git": part["environment"].get("git")} for part in parts]
+    merged["reproduced"] = reproduced  # runs in more than one file, identical in each (kept once)
     return merged
+
+
+def with_own_plain_dst(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` of one run, each arm with ``plain_dst_seconds``: plain DST's wall time on the same
+    task, seed and density in that run (what its cost ratio is paired with once runs are pooled)."""
+    plain = {(r["task"], r["seed"], r["density"]): r["seconds"] for r in records if r["arm"] == "plain-dst"}
+    return [{**r, "plain_dst_seconds": plain[(r["task"], r["seed"], r["density"])]} if (r["task"], r["seed"], r["density"]) in plain and r["arm"] != "plain-dst" else r for r in records]
+
+
+def gate_numbers(record: dict[str, Any]) -> tuple[Any, ...]:
+    """What two runs of one arm on one seed must share to be the same run: test accuracy and every gate AUC."""
+    return (record["test_accuracy"]["value"], *(round(float(record["attacks"][name]["auc"]["value"]), 12) for name in sorted(record["attacks"])))
 
 
 def parse_seeds(text: Optional[str]) -> Optional[tuple[int, ...]]:

@@ -13,7 +13,9 @@ ARMS = ("dense", "one-shot", "plain-dst", "early-stop", "adv-always", "relaxloss
 # and compress's own configuration (plain DST also at the next density down and at d = 0.02).
 QUICK_ARMS = ("dense", "plain-dst", "early-stop", "adv-always", "relaxloss-always", *DP_ARMS, "sc-no-selection", "sc-remedies", "sc-budget")
 SAFECOMPRESS_ARMS = ("sc-select", "sc-no-selection", "sc-final-phase", "sc-remedies", "sc-budget")
-SC_BUDGET = 1.5  # sc-budget: compress's configuration under --budget 1.5 (the cost limit of the frontier issue)
+# sc-budget: compress's configuration under --budget 1.3, the frontier issue's cost goal (its limit is
+# 1.5× plain DST's wall time; the plan counts work, and the loop's bookkeeping comes on top of it).
+SC_BUDGET = 1.3
 NEXT_DOWN = "plain-dst@next-down"
 
 

@@ -79,14 +79,18 @@ def cost_ratios(records: Sequence[dict[str, Any]], arms: Sequence[str], task: st
     """Per arm, mean ± SE over seeds of its wall time ÷ plain DST's (same seed, same run), and where
     it goes: each phase of the loop (training with remedies, candidate probes, in-loop tests) as a
     multiple of plain DST's wall time, and the attempts run."""
-    plain = {r["seed"]: r["seconds"] for r in records if r["task"] == task and r["arm"] == "plain-dst" and math.isclose(r["density"], density)}
+    by_seed = {r["seed"]: r["seconds"] for r in records if r["task"] == task and r["arm"] == "plain-dst" and math.isclose(r["density"], density)}
+
+    def plain(record: dict[str, Any]) -> float:  # plain DST's time in the record's own run (a merge may pool runs)
+        return float(record.get("plain_dst_seconds") or by_seed.get(record["seed"], 0.0))
+
     out = {}
     for arm in arms:
-        runs = [r for r in records if r["task"] == task and r["arm"] == arm and math.isclose(r["density"], density) and plain.get(r["seed"], 0) > 0]
+        runs = [r for r in records if r["task"] == task and r["arm"] == arm and math.isclose(r["density"], density) and plain(r) > 0]
         if runs:
-            stat = mean_se([r["seconds"] / plain[r["seed"]] for r in runs])
+            stat = mean_se([r["seconds"] / plain(r) for r in runs])
             timed = [r for r in runs if r.get("timers")]
-            phases = {phase: mean_se([r["timers"][f"{phase}_s"] / plain[r["seed"]] for r in timed])["mean"] for phase in ("train", "probe", "tests")} if timed else {}
+            phases = {phase: mean_se([r["timers"][f"{phase}_s"] / plain(r) for r in timed])["mean"] for phase in ("train", "probe", "tests")} if timed else {}
             attempts = mean_se([len(r["attempts"]) for r in runs if r.get("attempts")])["mean"] if any(r.get("attempts") for r in runs) else None
             out[arm] = {**stat, "limit": COST_RATIO_LIMIT, "holds": stat["mean"] <= COST_RATIO_LIMIT, "phases": phases, "attempts": attempts}
     return out

@@ -33,8 +33,8 @@ from safecompress.driver.settings import CompressSettings
 # The cost of one judged row against one training row (forward, backward, optimizer step). A
 # forward pass is a third of a step's arithmetic, but the judgement's small kernels and the attacks
 # run less efficiently: in the loop the SmallCNN's judgements measured 0.53 training rows per row
-# on 2 CPU threads (`bench compress --quick --arms plain-dst,sc-budget`). Rounded up.
-INFERENCE_ROW_COST = 0.55
+# on 2 CPU threads and 0.565 on 1 (`bench compress --arms plain-dst,sc-budget`). Rounded up.
+INFERENCE_ROW_COST = 0.6
 
 Ladder = Sequence[tuple[str, Mapping[str, Any]]]
 

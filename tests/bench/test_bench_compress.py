@@ -89,7 +89,7 @@ def test_arms_share_budget_schedule_and_start_and_differ_only_where_they_should(
     early = arms["early-stop"]  # plain DST's schedule; only the performance tests judge
     assert not early.remedies and (early.candidates, early.probe_steps, early.strategies, early.attempts) == (1, 0, ("random:0",), 1) and early.ship_from == "anywhere"
     budgeted = arms["sc-budget"]  # compress's configuration; the budget trims it when the run starts
-    assert budgeted.budget == bench_plan.SC_BUDGET == 1.5 and dataclasses.replace(budgeted, budget=None) == arms["sc-remedies"]
+    assert budgeted.budget == bench_plan.SC_BUDGET == 1.3 and dataclasses.replace(budgeted, budget=None) == arms["sc-remedies"]
     assert bench.arm_settings(bench_plan.NEXT_DOWN, 0.05, 3, base, tmp_path).density == 0.05
     with pytest.raises(ValueError):
         bench.arm_settings("nonsense", 0.1, 0, base, tmp_path)
@@ -309,11 +309,29 @@ def test_merged_runs_equal_one_run_over_all_seeds() -> None:
     assert [c["arm"] for c in merged["claims"]] == ["sc-select", "sc-remedies"]  # arms the records lack (sc-no-selection, sc-final-phase) get no claim
 
 
+def test_merge_adds_arms_to_seeds_measured_before_when_the_shared_runs_reproduce() -> None:
+    earlier = part((0, 1, 2), 900.0, "every arm")
+    added = [record("dense", s, 1.0, 0.68 + j, 0.82) for s, j in enumerate((0.0, 0.004, -0.004))]
+    added += [record("plain-dst", s, 0.1, 0.64 + j, 0.80) for s, j in enumerate((0.0, 0.004, -0.004))]
+    added += [record("sc-budget", s, 0.1, 0.61, 0.80) for s in range(3)]
+    for r in added:  # another machine load: plain DST took 20 s in this run, sc-budget 26 s
+        r["seconds"] = {"plain-dst": 20.0, "sc-budget": 26.0}.get(r["arm"], 30.0)
+    later = {**bench._assemble(bench_plan.make_plan(quick=True, seeds=(0, 1, 2), arms=("plain-dst", "sc-budget")), added, {"compress": {}, "thresholds": {}}, "cpu", 100.0), "command": "new arm"}
+    merged = bench.merge_results([earlier, later])
+    assert len(merged["reproduced"]) == 6 and "fashion-mnist seed 0 d=0.1 plain-dst" in merged["reproduced"]
+    assert {r["arm"] for r in merged["records"]} == {r["arm"] for r in earlier["records"]} | {"sc-budget"}
+    assert len(merged["records"]) == len(earlier["records"]) + 3 and "sc-budget" in merged["tasks"][0]["arms"]
+    assert merged["cost_ratios"]["sc-budget"]["mean"] == pytest.approx(1.3)  # paired with plain DST of its own run (20 s), not the earlier run's
+    assert merged["cost_ratios"]["sc-remedies"]["mean"] == pytest.approx(earlier["cost_ratios"]["sc-remedies"]["mean"])
+
+
 def test_merge_refuses_overlapping_seeds_and_different_settings() -> None:
     from safecompress.errors import UsageError
 
-    with pytest.raises(UsageError, match="seed 1 appears in more than one file"):
-        bench.merge_results([part((0, 1), 1.0, "a"), part((1, 2), 1.0, "b")])
+    changed = part((1, 2), 1.0, "b")
+    changed["records"][0]["attacks"]["rmia"]["auc"]["value"] += 0.001  # seed 1 again, but not the same run
+    with pytest.raises(UsageError, match="seed 1 dense differs between the files"):
+        bench.merge_results([part((0, 1), 1.0, "a"), changed])
     other = part((2,), 1.0, "b")
     other["project_settings"] = {**other["project_settings"], "thresholds": {"rmia_auc_max": 0.6}}
     with pytest.raises(UsageError, match="different project settings"):

@@ -4,9 +4,12 @@ judgement counted on a real model, and steering that never switches on a remedy 
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 import torch
+from compress_project import make_compress_project, run_in
 
 from safecompress.data.splits import Split
 from safecompress.driver.budget import INFERENCE_ROW_COST, Work, count_judged_rows, judged_models, plan_budget, predicted_ratio
@@ -101,3 +104,38 @@ def test_steering_never_switches_on_an_excluded_rung() -> None:
     only_excluded = TestReport("t.py::test_rmia", "failed", remedy="adversarial_regularization")
     fresh = Steering(BUILTIN_REMEDIES, lambda options: dataclasses.replace(context, options=options), excluded=frozenset({"adversarial_regularization"}))
     assert fresh.steer([only_excluded]) == {} and fresh.weights() == {}
+
+
+BUDGET_RED = """
+import safecompress
+
+
+@safecompress.mark.cost("cheap")
+@safecompress.mark.remedy("adversarial_regularization", "flooding")
+def test_never_green(record):
+    record.at_most("leak", 1.0, 0.0)
+"""
+
+
+@pytest.mark.slow
+def test_a_budgeted_run_follows_its_plan_end_to_end(tmp_path: Path) -> None:
+    """The tiny project under --budget 3.15: 4 epochs of 256 members (1,024 training rows); a judgement
+    feeds 512 rows (the accuracy and entropy tests), 0.3x training each. The fewest judgements (3
+    checkpoints, and the one that counts) leave 0.95x to spare: the adversary (1.0x) is left out.
+    Then 3 candidates -> 1 and 6 final checks -> 3 fit: 1 + 7 x 0.3 = 3.1x."""
+    make_compress_project(tmp_path)
+    (tmp_path / "safety_tests" / "test_red.py").write_text(BUDGET_RED)
+    run = ("compress", "parent.pt", "--arch", "safecompress.models:small_cnn", "--num-classes", "10", "--updates", "3", "--epochs", "4", "--final-checks", "6", "--budget", "3.15", "-q")
+    assert run_in(tmp_path, *run, "--out", "out") == 1
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    budget = report["budget"]
+    assert budget["work"]["judged_rows"] == 512 and budget["work"]["train_rows"] == 4 * 8 * 32
+    assert budget["changed"] == {"attempts": 1, "candidates": 1, "final_checks": 3} and budget["excluded_remedies"] == ["adversarial_regularization"]
+    assert budget["fits"] and budget["predicted"] == pytest.approx(1 + 7 * 512 * INFERENCE_ROW_COST / 1024, abs=1e-4)
+    assert len(report["attempts"]) == 1 and len(report["final_checks"]) == 3
+    decisions = [json.loads(line) for line in (tmp_path / "out" / "decisions.jsonl").read_text().splitlines()]
+    assert all(d["remedy_weights"].get("adversarial_regularization", 0.0) == 0.0 for d in decisions)
+    assert decisions[0]["remedy_weights"]["flooding"] > 0  # the next rung of the ladder steers instead, from step 0
+    for update in report["updates"]:  # one candidate: neither probed nor judged
+        assert [c["outcomes"] for c in update["candidates"]] == [{}] and update["checkpoint"]["outcomes"]
+    assert "budget: 3.15× the work of training alone" in (tmp_path / "out" / "report.md").read_text()
