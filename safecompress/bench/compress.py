@@ -264,6 +264,7 @@ def run_seed(
                 record["shipped_step"] = result.shipped_step
                 record["shipped"] = None if result.shipped is None else result.shipped.summary()
                 record["attempts"] = [{k: a[k] for k in ("attempt", "plan", "passed", "best_so_far")} for a in attempts]
+                record["budget"] = attempts[0].get("budget") if attempts else None  # what --budget trimmed (sc-budget)
                 record["final_checks"] = [
                     {"step": c["step"], "utility": c["candidates"][0]["utility"], "rmia1_auc": c["candidates"][0]["metrics"].get("rmia1_auc"), "remedy_weights": c["remedy_weights"]}
                     for c in result.final_checks

@@ -147,6 +147,7 @@ ARM_LABELS = {
     "sc-final-phase": "SafeCompress, selection + remedies, shipping from the final phase only (one attempt)",
     "sc-remedies": "SafeCompress, selection + remedies, best green from anywhere + attempts",
     "sc-no-selection": "ablation: steered remedies without selection (one candidate)",
+    "sc-budget": "SafeCompress under --budget 1.3 (compress's configuration, trimmed to fit)",
     "early-stop": "early stopping on the performance tests (no privacy signal)",
     "adv-always": "plain DST + adversarial regularisation always on (λ = 0.1)",
     "relaxloss-always": "plain DST + RelaxLoss always on",

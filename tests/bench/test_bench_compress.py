@@ -50,6 +50,10 @@ def test_parse_seeds(text: str, expected: tuple) -> None:
     assert bench_plan.make_plan(quick=True, seeds=bench.parse_seeds("2")).tasks[0].seeds == (0, 1)
 
 
+def test_every_arm_has_a_label() -> None:
+    assert set(bench_plan.ARMS) | {bench_plan.NEXT_DOWN} <= set(bench_results.ARM_LABELS)
+
+
 def test_arms_option_keeps_dense_and_the_plan_order_and_refuses_unknown_arms() -> None:
     assert bench_plan.make_plan(claim_only=True, arms=("sc-budget", "plain-dst")).tasks[0].arms == ("dense", "plain-dst", "sc-budget")
     with pytest.raises(ValueError, match="unknown arm"):
