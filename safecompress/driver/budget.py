@@ -108,8 +108,11 @@ def remedy_costs(ladders: Sequence[Ladder], factories: Mapping[str, Any]) -> dic
     for ladder in ladders:
         for name, options in ladder:
             step_cost = getattr(factories.get(name), "step_cost", None)
-            cost = None if step_cost is None else float(step_cost(dict(options)))
-            costs[name] = cost if costs.get(name) is None else max(costs[name], cost or 0.0)  # type: ignore[type-var]
+            if step_cost is None:
+                costs[name] = None
+                continue
+            cost = float(step_cost(dict(options)))  # a remedy declared twice, with other options: its costlier use
+            costs[name] = max(cost, costs.get(name) or 0.0)
     return costs
 
 
@@ -117,8 +120,8 @@ def ladders_cost(ladders: Sequence[Ladder], costs: Mapping[str, Optional[float]]
     """The worst case: every ladder at its costliest kept rung, on for the whole run."""
     total = 0.0
     for ladder in ladders:
-        kept = [costs[name] for name, _ in ladder if name not in excluded and costs.get(name) is not None]
-        total += max(kept, default=0.0)  # type: ignore[type-var]
+        kept = [cost for name, _ in ladder if name not in excluded and (cost := costs.get(name)) is not None]
+        total += max(kept, default=0.0)
     return total
 
 
