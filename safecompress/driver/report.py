@@ -248,7 +248,7 @@ def svg_chart(title: str, series: list[dict[str, Any]], x_label: str, y_label: s
 def candidate_charts(updates: list[dict[str, Any]]) -> str:
     charts = []
     for key, label in (("utility", "in-loop utility"), ("risk", "in-loop risk (Σ distance to limits)")):
-        judged = [(u, c) for u in updates for c in u["candidates"] if c["outcomes"]]  # a sole candidate is not judged
+        judged = [(u, c) for u in updates for c in u["candidates"] if len(u["candidates"]) > 1 or c.get("outcomes")]  # a sole candidate is not judged
         all_points = [(u["update"], c[key]) for u, c in judged]
         winners = [(u["update"], c[key]) for u, c in judged if c["name"] == u["winner"]]
         charts.append(

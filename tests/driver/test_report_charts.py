@@ -20,6 +20,11 @@ def test_update_axis_ticks_are_whole_numbers() -> None:
     assert {"1", "8"} <= set(labels)
 
 
+def test_a_sole_candidate_that_was_not_judged_is_not_charted() -> None:
+    updates = [{"update": u, "winner": "a", "candidates": [{"name": "a", "utility": 0.0, "risk": 0.0, "outcomes": {}}]} for u in range(1, 4)]
+    assert "<circle" not in candidate_charts(updates)
+
+
 def test_a_long_discrete_axis_is_thinned_and_a_continuous_one_is_not_rounded() -> None:
     long = svg_chart("t", [{"name": "s", "points": [(i, i * 0.1) for i in range(60)]}], "decision", "w", integer_x=True)
     labels = x_tick_labels(long)
