@@ -476,8 +476,12 @@ def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def with_own_plain_dst(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """``records`` of one run, each arm with ``plain_dst_seconds``: plain DST's wall time on the same
     task, seed and density in that run (what its cost ratio is paired with once runs are pooled)."""
-    plain = {(r["task"], r["seed"], r["density"]): r["seconds"] for r in records if r["arm"] == "plain-dst"}
-    return [{**r, "plain_dst_seconds": plain[(r["task"], r["seed"], r["density"])]} if (r["task"], r["seed"], r["density"]) in plain and r["arm"] != "plain-dst" else r for r in records]
+
+    def where(record: dict[str, Any]) -> tuple[str, int, float]:
+        return record["task"], record["seed"], record["density"]
+
+    plain = {where(r): r["seconds"] for r in records if r["arm"] == "plain-dst"}
+    return [r if r["arm"] == "plain-dst" or where(r) not in plain else {**r, "plain_dst_seconds": plain[where(r)]} for r in records]
 
 
 def gate_numbers(record: dict[str, Any]) -> tuple[Any, ...]:

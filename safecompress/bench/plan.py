@@ -64,6 +64,14 @@ TEXT_DATA = {"members": 1000, "non_members": 1000, "population": 2000, "test": 1
 WORDNET_ROOT = Path("/usr/share/wordnet")
 
 
+def known_arms(arms: Sequence[str]) -> tuple[str, ...]:
+    """``arms`` when every one is an arm of :data:`ARMS` (a ValueError names the unknown ones)."""
+    unknown = sorted(set(arms) - set(ARMS))
+    if unknown or not arms:
+        raise ValueError(f"unknown arm(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(ARMS)}")
+    return tuple(arms)
+
+
 def make_plan(
     quick: bool = False, seeds: Optional[Sequence[int]] = None, text: Optional[bool] = None, wordnet_root: Path = WORDNET_ROOT, claim_only: bool = False, arms: Optional[Sequence[str]] = None
 ) -> BenchPlan:
@@ -91,10 +99,8 @@ def make_plan(
         arms=QUICK_ARMS if quick else ARMS,
     )
     if arms is not None:
-        unknown = sorted(set(arms) - set(ARMS))
-        if unknown:
-            raise ValueError(f"unknown arm(s) {', '.join(unknown)}; known: {', '.join(ARMS)}")
-        fashion = replace(fashion, arms=tuple(a for a in ARMS if a == "dense" or a in arms))
+        chosen_arms = known_arms(arms)
+        fashion = replace(fashion, arms=tuple(a for a in ARMS if a == "dense" or a in chosen_arms))
     tasks = [fashion]
     skipped: list[str] = []
     want_text = (not quick and not claim_only) if text is None else text

@@ -15,7 +15,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from rich.console import Console
 from rich.markdown import Markdown
@@ -33,17 +33,14 @@ def _training_modes(text: str) -> tuple:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _arms(text: Optional[str]) -> Optional[tuple[str, ...]]:
-    """``--arms a,b``: the arms named, checked against the plan's (a usage error names the known ones)."""
-    if text is None:
-        return None
-    from safecompress.bench.plan import ARMS
+def _arms(text: str) -> tuple[str, ...]:
+    """``--arms a,b``: the arms named, each an arm of the plan."""
+    from safecompress.bench.plan import known_arms
 
-    arms = tuple(a.strip() for a in text.split(",") if a.strip())
-    unknown = [a for a in arms if a not in ARMS]
-    if not arms or unknown:
-        raise UsageError(f"--arms: unknown arm(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(ARMS)}")
-    return arms
+    try:
+        return known_arms([a.strip() for a in text.split(",") if a.strip()])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=whole_number(1), default=5, help="runs per measurement; the median is reported")
     parser.add_argument("--seeds", metavar="N|LIST", help="compress, heterogeneous: number of seeds (3 → 0,1,2) or a comma-separated list (default 3; --quick 1)")
     parser.add_argument("--claim-only", dest="claim_only", action="store_true", help="compress: only what the claim needs (Fashion-MNIST at d = 0.1, plain DST at the next density down, no text task)")
-    parser.add_argument("--arms", metavar="LIST", help="compress: only these arms, comma-separated (dense always runs; default: every arm of the plan)")
+    parser.add_argument("--arms", type=_arms, metavar="LIST", help="compress: only these arms, comma-separated (dense always runs; default: every arm of the plan)")
     parser.add_argument("--threads", type=whole_number(1), help="torch CPU threads (default: torch's choice); recorded in the results")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON", help="compress, heterogeneous: pool the --json results of runs over disjoint seeds (no training)")
 
@@ -112,7 +109,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         from safecompress.bench import results as bench_results
 
         seeds = bench.parse_seeds(getattr(args, "seeds", None))
-        plan = bench_plan.make_plan(quick=args.quick, seeds=seeds, claim_only=bool(getattr(args, "claim_only", False)), arms=_arms(getattr(args, "arms", None)))
+        plan = bench_plan.make_plan(quick=args.quick, seeds=seeds, claim_only=bool(getattr(args, "claim_only", False)), arms=getattr(args, "arms", None))
         command = "safecompress " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "safecompress bench compress" + (" --quick" if args.quick else "")
 
         def checkpoint(partial: dict[str, Any]) -> None:

@@ -24,12 +24,11 @@ from safecompress.driver.checkpoint import checkpoint_attempt
 from safecompress.driver.diagnosis import diagnose
 from safecompress.driver.gate import compare, exit_status, run_gate, versions
 from safecompress.driver.identity import run_identity
-from safecompress.driver.loop import CompressionLoop, LoopResult, Timers, cheap_tests, fitting_updates
+from safecompress.driver.loop import CompressionLoop, LoopResult, Timers, cheap_tests, fitting_updates, training_steps
 from safecompress.driver.outputs import prepare_output_folder
 from safecompress.driver.report import write_reports
 from safecompress.driver.selection import metric_roles
 from safecompress.driver.settings import CompressSettings
-from safecompress.driver.stream import steps_per_epoch
 from safecompress.driver.updates import check_strategies, growth_registry
 from safecompress.errors import UsageError
 from safecompress.plugins import collect_registry
@@ -85,7 +84,7 @@ def budget_settings(session: SafetySession, parent: Any, settings: CompressSetti
         return settings, None
     data, recipe = loop_args["data"], loop_args["recipe"]
     evaluate = loop_args.get("evaluate") or cheap_tests(session)
-    steps = (settings.epochs or recipe.epochs) * steps_per_epoch(len(data.members), recipe.batch_size)
+    steps = training_steps(settings, recipe, len(data.members))
     work = Work(train_rows=steps * recipe.batch_size, judged_rows=count_judged_rows(evaluate, parent), batch_size=recipe.batch_size)
     ladders = [report.ladder for report in loop_args.get("baseline") or [] if report.ladder]
     return plan_budget(settings, work, fitting_updates(settings.updates, steps), ladders, loop_args.get("remedy_factories") or {})

@@ -56,6 +56,11 @@ MAX_ROLLBACKS = 3
 MIN_SEGMENT_STEPS = 10  # a retraining segment shorter than this cannot show what a mask is worth
 
 
+def training_steps(settings: CompressSettings, recipe: TrainRecipe, members: int) -> int:
+    """Optimizer steps of one attempt: the run's epochs (else the recipe's) over ``members`` rows."""
+    return (settings.epochs or recipe.epochs) * steps_per_epoch(members, recipe.batch_size)
+
+
 def fitting_updates(requested: int, total_steps: int) -> int:
     """``requested`` updates, or as many as leave ``MIN_SEGMENT_STEPS`` steps between them (a short
     run with the default 20 updates would change the mask every other step and spend its time probing)."""
@@ -179,7 +184,7 @@ class CompressionLoop:
         self.decisions_path = settings.out / "decisions.jsonl"
         self.epochs = settings.epochs or recipe.epochs
         self.batch_size = recipe.batch_size
-        self.total_steps = self.epochs * steps_per_epoch(len(self.members), self.batch_size)
+        self.total_steps = training_steps(settings, recipe, len(self.members))
         torch.manual_seed(settings.seed)
         self.model = copy.deepcopy(parent).to(self.device).train()
         self.channels_last = self.device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in self.model.modules())

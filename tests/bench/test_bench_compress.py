@@ -58,6 +58,9 @@ def test_arms_option_keeps_dense_and_the_plan_order_and_refuses_unknown_arms() -
     assert bench_plan.make_plan(claim_only=True, arms=("sc-budget", "plain-dst")).tasks[0].arms == ("dense", "plain-dst", "sc-budget")
     with pytest.raises(ValueError, match="unknown arm"):
         bench_plan.make_plan(arms=("plain-dst", "nonsense"))
+    from safecompress.cli import main
+
+    assert main(["bench", "compress", "--arms", "plain-dst,nonsense"]) == 4  # a usage error, before anything trains
 
 
 def test_parse_seeds_refuses_zero() -> None:
