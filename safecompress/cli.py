@@ -105,6 +105,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow a Hugging Face folder's own Python code (auto_map): only for folders you trust",
     )
+    group.add_argument(
+        "--trust-torchscript",
+        dest="trust_torchscript",
+        action="store_true",
+        help="allow a TorchScript archive (its program runs on load and on every forward and can write files: only for files you trust)",
+    )
 
 
 def build_parser(pm: Any) -> ArgumentParser:

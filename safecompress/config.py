@@ -37,7 +37,7 @@ def find_rootdir(start: Path) -> tuple[Path, dict[str, Any]]:
 
 
 # [tool.safecompress]: each key and the kind of value it takes. Trust (--trust-pickle,
-# --trust-remote-code) is deliberately not here: it is given on the command line, never by a file.
+# --trust-remote-code, --trust-torchscript) is deliberately not here: it is given on the command line, never by a file.
 SECTION_KINDS: dict[str, str] = {
     "tests": "paths",
     "data": "string",

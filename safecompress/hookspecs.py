@@ -107,7 +107,7 @@ def safecompress_load_model(path: Path, options: dict[str, Any]) -> Optional[Any
     """Load the model at ``path``, or return None to let the next loader try.
 
     ``options`` holds ``arch``, ``num_classes``, ``trust_pickle``, ``trust_remote_code``,
-    ``factory`` and ``architectures`` (the ``safecompress_register_models`` registry). Raise
+    ``trust_torchscript``, ``factory`` and ``architectures`` (the ``safecompress_register_models`` registry). Raise
     :class:`~safecompress.errors.UsageError` for a file this loader recognises but cannot use.
     """
 

@@ -23,6 +23,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--safecompress-num-classes", type=int, metavar="N", help="classes passed to the architecture")
     group.addoption("--safecompress-trust-pickle", action="store_true", help="allow a whole pickled module (runs code: trusted files only)")
     group.addoption("--safecompress-trust-remote-code", action="store_true", help="allow a Hugging Face folder's own code (trusted folders only)")
+    group.addoption("--safecompress-trust-torchscript", action="store_true", help="allow a TorchScript archive (its program runs: trusted files only)")
     group.addoption("--safecompress-device", metavar="DEVICE", help="auto, cpu or cuda")
     group.addoption("--safecompress-seed", type=int, metavar="N", help="seed for every test")
     group.addoption("--safecompress-threshold", action="append", metavar="NAME=VALUE", help="set or override a threshold")
@@ -74,6 +75,7 @@ class Bridge:
             num_classes=config.getoption("safecompress_num_classes"),
             trust_pickle=config.getoption("safecompress_trust_pickle"),
             trust_remote_code=config.getoption("safecompress_trust_remote_code"),
+            trust_torchscript=config.getoption("safecompress_trust_torchscript"),
             device=config.getoption("safecompress_device"),
             seed=config.getoption("safecompress_seed"),
             threshold=config.getoption("safecompress_threshold"),

@@ -7,7 +7,8 @@ in order, so it also works standalone. Forms:
 - a SafeCompress sparse artifact (``.safetensors`` whose metadata ``format`` is
   ``safecompress.sparse``), handed to ``safecompress.sparse.load_sparse_artifact``;
 - a Hugging Face ``save_pretrained`` folder (``config.json`` plus weights);
-- a TorchScript archive (a zip with a ``code/`` folder);
+- a TorchScript archive (a zip with a ``code/`` folder), only with ``trust_torchscript=True``: its
+  program runs on load (``__setstate__``) and on every forward, and TorchScript can write files;
 - a state dict in a ``.safetensors`` file or a ``torch.save`` file (read with ``weights_only=True``,
   plain or wrapped in ``{"state_dict": ...}``/``{"model": ...}``), plus an architecture: ``--arch
   torchvision:NAME``, ``--arch package.module:factory`` or a conftest ``model_factory``;
@@ -66,6 +67,7 @@ def load_model(
     num_classes: Optional[int] = None,
     trust_pickle: bool = False,
     trust_remote_code: bool = False,
+    trust_torchscript: bool = False,
     factory: Any = None,
     device: Any = "cpu",
     plugin_manager: Optional["pluggy.PluginManager"] = None,
@@ -81,6 +83,7 @@ def load_model(
         "num_classes": num_classes,
         "trust_pickle": trust_pickle,
         "trust_remote_code": trust_remote_code,
+        "trust_torchscript": trust_torchscript,
         "factory": factory,
         "device": device,
     }
@@ -97,7 +100,7 @@ def load_model_with_plugins(pm: Optional["pluggy.PluginManager"], path: str | Pa
         architectures = registered_architectures(pm)
     except ArchitectureError as exc:
         raise UsageError(str(exc)) from None
-    defaults = {"arch": None, "num_classes": None, "trust_pickle": False, "trust_remote_code": False, "factory": None, "device": "cpu"}
+    defaults = {"arch": None, "num_classes": None, "trust_pickle": False, "trust_remote_code": False, "trust_torchscript": False, "factory": None, "device": "cpu"}
     options = {**defaults, **options, "architectures": architectures}
     if pm is not None:
         model = pm.hook.safecompress_load_model(path=path, options=options)

@@ -152,9 +152,22 @@ def load_huggingface(path: Path, options: dict[str, Any]) -> Optional["nn.Module
 
 @hookimpl(specname=HOOK)
 def load_torchscript(path: Path, options: dict[str, Any]) -> Optional["nn.Module"]:
-    """A TorchScript archive: code in TorchScript's own language, loaded without Python unpickling."""
+    """A TorchScript archive, only with ``trust_torchscript``.
+
+    An archive is a program, not data: ``torch.jit.load`` runs its ``__setstate__`` methods, and its
+    ``forward`` may call any op TorchScript knows, ``torch.save``, ``torch.from_file(..., shared=True)``
+    and ``torch.load`` included, so a model file could write files while being tested. No allow-list
+    of ops is offered: ops reach files through storages, ``torch.ops`` and custom classes too, and
+    a proof that misses one would be worse than none. Convert a trusted archive once with
+    ``save_model(load_model(p, trust_torchscript=True), "model.safetensors", "safetensors")``.
+    """
     if detect_format(path) != "torchscript":
         return None
+    if not options.get("trust_torchscript"):
+        raise UsageError(
+            f"refusing to load {path}: a TorchScript archive is a program (it runs on load and on every forward, and can write files); "
+            "if you trust its source pass --trust-torchscript (trust_torchscript=True), otherwise save its state dict as safetensors"
+        )
     import torch
 
     try:

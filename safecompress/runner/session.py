@@ -130,6 +130,7 @@ class SafetySession:
             # Trust is given on the command line only, never by a file (not even pyproject.toml).
             trust_pickle=bool(getattr(self.config.option, "trust_pickle", False)),
             trust_remote_code=bool(getattr(self.config.option, "trust_remote_code", False)),
+            trust_torchscript=bool(getattr(self.config.option, "trust_torchscript", False)),
             factory=factory,
             plugin_manager=self.pm,
         )
