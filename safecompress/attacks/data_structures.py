@@ -106,6 +106,11 @@ class AttackInputs:
         if self.gradients is not None and (self.gradients.ndim != 2 or self.gradients.shape[0] != n):
             raise ValueError(f"gradients have shape {self.gradients.shape}; expected ({n}, g)")
         self._check_references(n, outputs.shape[1])
+        for name in ("logits", "probs", "loss", "gradients", "ref_logits", "ref_probs"):
+            value = getattr(self, name)
+            if value is not None and np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+                # A NaN output turns into a constant score, and a constant score into AUC 0.5: a pass.
+                raise ValueError(f"{name} contain NaN or Inf: no attack result computed from them would mean anything")
         eval_membership = self.membership[self.role == Role.EVALUATION]
         if eval_membership.size and (eval_membership.min() == eval_membership.max()):
             raise ValueError("evaluation rows must include both members and non-members")

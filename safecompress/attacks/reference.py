@@ -4,7 +4,8 @@ A :class:`ReferenceRecipe` is (model factory, :class:`~safecompress.training.Tra
 cache key hashes the recipe's description (factory name, architecture shapes, training settings,
 an optional free-text ``name``), the fingerprint of the exact training data and the seed, so a
 repeated gate on the same data loads its references instead of retraining them — and any change to
-data, recipe or seed trains new ones. Code changes *inside* a factory that keep every parameter
+data, recipe or seed trains new ones (see :mod:`safecompress.attacks.cache_entries` for how an entry
+is checked before use: the cache is untrusted input). Code changes *inside* a factory that keep every parameter
 name and shape are invisible to the key: change ``name`` when that happens.
 
 References are trained in complementary pairs on random halves of a pool, so every pool sample is
@@ -19,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +29,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from safecompress.attacks.cache_entries import CacheEntryError, read_entry, write_entry
 from safecompress.data.splits import Split
-from safecompress.fsutil import atomic_path
 from safecompress.inference import predict_logits, resolve_device
 from safecompress.training import TrainRecipe, callable_name, fit, seeded
 
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "SAFECOMPRESS_CACHE_DIR"
-_KEY_VERSION = 1
+_KEY_VERSION = 2  # 2: entries are MAC-checked safetensors files (cache_entries.py)
 
 
 @dataclass(frozen=True)
@@ -166,14 +166,14 @@ def train_reference_models(
         part = pool.subset(np.flatnonzero(masks[j]))
         ref_seed = int(np.random.default_rng([seed, j, 1]).integers(2**31))
         key = cache_key(description, part.fingerprint(), ref_seed)
-        path = directory / f"{key}.pt"
+        path = directory / f"{key}.safetensors"
         with seeded(ref_seed, torch.device("cpu")):
             model = recipe.factory()
-        hit = _load(model, path)
+        hit = _load(model, path, key)
         if not hit:
             started = time.perf_counter()
             fit(model, part, recipe.train, seed=ref_seed, device=device)
-            _save(model, path)
+            write_entry(path, key, model.state_dict())
             log.info("reference model %d/%d trained on %d samples in %.1fs (cached as %s)", j + 1, k, len(part), time.perf_counter() - started, path.name)
         else:
             log.info("reference model %d/%d loaded from cache %s", j + 1, k, path.name)
@@ -183,21 +183,18 @@ def train_reference_models(
     return ReferenceModels(models, masks, keys, cached)
 
 
-def _load(model: nn.Module, path: Path) -> bool:
-    if not path.exists():
-        return False
+def _load(model: nn.Module, path: Path, key: str) -> bool:
+    """Fill ``model`` from the cache entry at ``path`` when it is this key's own, intact entry; any
+    other entry (missing, tampered, non-finite, another key's, a link or a FIFO) is retrained over."""
     try:
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as error:  # unreadable or stale file: retrain over it
-        log.warning("ignoring unreadable cached reference %s: %s", path, error)
+        state = read_entry(path, key, model.state_dict())
+    except FileNotFoundError:
         return False
+    except CacheEntryError as error:
+        log.warning("retraining over the cached reference %s: %s", path.name, error)
+        return False
+    model.load_state_dict(state)
     return True
-
-
-def _save(model: nn.Module, path: Path) -> None:
-    """Write to a temporary name and rename, so a concurrent gate never reads half a file."""
-    with atomic_path(path) as tmp:
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
 
 
 def concat_splits(splits: Sequence[Split], name: str = "pool") -> Split:

@@ -107,7 +107,7 @@ def test_reference_models_are_cached_by_recipe_data_and_seed(tmp_path: Path, cap
     pool = _images(40, 0, 5)
     recipe = ReferenceRecipe(_tiny_cnn, TINY)
     first = train_reference_models(recipe, pool, 2, seed=0, device="cpu", cache_dir=tmp_path)
-    assert first.loaded_from_cache == [False, False] and len(list(tmp_path.glob("*.pt"))) == 2
+    assert first.loaded_from_cache == [False, False] and len(list(tmp_path.glob("*.safetensors"))) == 2
     with caplog.at_level(logging.INFO, logger="safecompress.attacks.reference"):
         again = train_reference_models(recipe, pool, 2, seed=0, device="cpu", cache_dir=tmp_path)
     assert again.loaded_from_cache == [True, True] and "loaded from cache" in caplog.text
@@ -126,7 +126,7 @@ def test_a_corrupt_cache_file_is_retrained(tmp_path: Path) -> None:
     pool = _images(20, 0, 5)
     recipe = ReferenceRecipe(_tiny_cnn, TINY)
     first = train_reference_models(recipe, pool, 1, seed=0, device="cpu", cache_dir=tmp_path)
-    (tmp_path / f"{first.keys[0]}.pt").write_bytes(b"not a state dict")
+    (tmp_path / f"{first.keys[0]}.safetensors").write_bytes(b"not a state dict")
     assert train_reference_models(recipe, pool, 1, seed=0, device="cpu", cache_dir=tmp_path).loaded_from_cache == [False]
 
 
