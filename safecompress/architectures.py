@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 TORCHVISION_PREFIX = "torchvision:"
 JSON_SCALARS = (str, int, float, bool, type(None))
+# Bounds on a recorded argument: sizes are checked against the file's tensors, but a 10**30 reaches
+# C code as an overflow and a megabyte string is no architecture setting.
+MAX_RECORDED_INT = 2**31 - 1
+MAX_RECORDED_TEXT = 256
 # torchvision builders forward **kwargs to the model class; ``weights`` would download, ``progress``
 # only prints. A file may set the head size, nothing else.
 TORCHVISION_KWARGS = ("num_classes",)
@@ -66,19 +70,29 @@ def registered_architectures(pm: Optional["pluggy.PluginManager"]) -> dict[str, 
     return found
 
 
-def _torchvision_factory(name: str) -> Optional[Callable[..., Any]]:
+def torchvision_builder(name: str) -> Optional[Callable[..., "nn.Module"]]:
+    """torchvision's builder for ``name`` with every pretrained-weight argument off, or None.
+
+    ``weights=None`` alone is not enough: detection builders also take ``weights_backbone``, whose
+    default downloads ImageNet weights. Every parameter whose name starts with ``weights`` is None,
+    and the only argument left to set is ``num_classes``.
+    """
     import torchvision.models
 
     if name not in torchvision.models.list_models():
         return None
+    builder = torchvision.models.get_model_builder(name)
+    no_weights = {p: None for p in inspect.signature(builder).parameters if p.startswith("weights")}
 
-    def build(**kwargs: Any) -> "nn.Module":
-        return torchvision.models.get_model(name, weights=None, **kwargs)
+    def build(num_classes: Optional[int] = None) -> "nn.Module":
+        head = {} if num_classes is None else {"num_classes": num_classes}
+        return builder(**no_weights, **head)
 
+    build.__name__ = f"torchvision:{name}"
     return build
 
 
-def _accepted_names(factory: Callable[..., Any]) -> tuple[str, ...]:
+def accepted_names(factory: Callable[..., Any]) -> tuple[str, ...]:
     """Keyword arguments a file may pass: the factory's named parameters (never ``**kwargs``)."""
     try:
         parameters = inspect.signature(factory).parameters.values()
@@ -99,6 +113,10 @@ def check_recorded_kwargs(kwargs: Any, accepted: tuple[str, ...], label: str) ->
             raise ArchitectureError(f"{label} takes no argument {key!r} (it takes {takes})")
         if not isinstance(value, JSON_SCALARS) or (isinstance(value, float) and not math.isfinite(value)):
             raise ArchitectureError(f"argument {key!r} of {label} must be a finite JSON scalar, not {type(value).__name__}")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_RECORDED_INT:
+            raise ArchitectureError(f"argument {key!r} of {label} is {value}, beyond ±{MAX_RECORDED_INT}")
+        if isinstance(value, str) and len(value) > MAX_RECORDED_TEXT:
+            raise ArchitectureError(f"argument {key!r} of {label} is a string of {len(value)} characters, over {MAX_RECORDED_TEXT}")
         checked[key] = value
     return checked
 
@@ -114,9 +132,9 @@ def resolve_recorded(reference: Any, kwargs: Any, registry: Mapping[str, Callabl
     accepted: tuple[str, ...] = ()
     if isinstance(reference, str) and reference in registry:
         factory = registry[reference]
-        accepted = _accepted_names(factory)
+        accepted = accepted_names(factory)
     elif isinstance(reference, str) and reference.startswith(TORCHVISION_PREFIX):
-        factory = _torchvision_factory(reference.removeprefix(TORCHVISION_PREFIX))
+        factory = torchvision_builder(reference.removeprefix(TORCHVISION_PREFIX))
         accepted = TORCHVISION_KWARGS
     if factory is None:
         raise ArchitectureError(f"the file names architecture {label}, which is not a registered model factory")

@@ -1,10 +1,19 @@
 """Checkpoints of a compression run: written atomically after every decision, read back with
-``weights_only=True``, and accepted for ``--resume`` only by the run that wrote them."""
+``weights_only=True``, and accepted for ``--resume`` only by the run that wrote them.
+
+The file is one line, ``safecompress-checkpoint sha256:<hex>``, then the ``torch.save`` bytes the
+digest covers: a flipped byte anywhere is refused before anything is unpickled, where torch's own
+zip reader let 7 of 20 random flips resume into a different model.
+"""
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import io
 import json
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
@@ -13,38 +22,67 @@ import torch
 from safecompress.driver.identity import differences
 from safecompress.driver.stream import TrainState
 from safecompress.errors import UsageError
-from safecompress.fsutil import atomic_path, atomic_write_text, json_safe
+from safecompress.fsutil import atomic_write_bytes, atomic_write_text, json_safe
 from safecompress.rngstate import capture_rng, restore_rng
 
 if TYPE_CHECKING:
     from safecompress.driver.loop import CompressionLoop
 
-CHECKPOINT_FORMAT = "safecompress.checkpoint/3"  # /3: attempts, the shipping record, the baseline decision
+CHECKPOINT_FORMAT = "safecompress.checkpoint/4"  # /4: a digest line before the torch.save bytes
+_DIGEST_PREFIX = b"safecompress-checkpoint sha256:"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is damaged or not one; the message says what is wrong."""
 
 
 def save_checkpoint(path: Path, checkpoint: Mapping[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(dict(checkpoint), tmp)
+    buffer = io.BytesIO()
+    torch.save(dict(checkpoint), buffer)
+    payload = buffer.getvalue()
+    atomic_write_bytes(path, _DIGEST_PREFIX + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+
+
+def read_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
+    """The checkpoint dict in ``path``, its digest verified first; :class:`CheckpointError` else."""
+    with path.open("rb") as stream:
+        raw = stream.read()
+    head, newline, payload = raw.partition(b"\n")
+    if not newline or not head.startswith(_DIGEST_PREFIX):
+        raise CheckpointError("it is not a safecompress checkpoint (no digest line)")
+    if head.removeprefix(_DIGEST_PREFIX).decode("ascii", "replace") != hashlib.sha256(payload).hexdigest():
+        raise CheckpointError("its digest does not match: the file is damaged")
+    try:
+        checkpoint = torch.load(io.BytesIO(payload), map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for bytes it cannot read
+        raise CheckpointError(f"it is unreadable ({type(exc).__name__})") from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("format"), str):
+        raise CheckpointError("it is not a safecompress checkpoint")
+    return checkpoint
 
 
 def load_checkpoint(path: Path, device: Any, settings: Mapping[str, Any], identity: Mapping[str, Any]) -> dict[str, Any]:
-    """The checkpoint at ``path``, refused with one line when it is missing, unreadable, or another
+    """The checkpoint at ``path``, refused with one line when it is missing, damaged, or another
     run's (other settings, or another parent, thresholds, tests or data)."""
     if not path.is_file():
         raise UsageError(f"--resume: there is no checkpoint at {path} to resume from; run without --resume to start")
     try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint is a usage problem
-        raise UsageError(f"cannot resume: {path} is unreadable ({type(exc).__name__}); delete it to start over") from None
-    if not isinstance(checkpoint, dict) or not str(checkpoint.get("format", "")).startswith("safecompress.checkpoint/"):
-        raise UsageError(f"cannot resume: {path} is not a safecompress checkpoint")
+        checkpoint = read_checkpoint(path, device)
+    except (CheckpointError, OSError) as exc:
+        raise UsageError(f"cannot resume: {path}: {exc}; start over with --overwrite") from None
     if checkpoint["format"] != CHECKPOINT_FORMAT:
         raise UsageError(f"cannot resume: {path} was written by another safecompress version ({checkpoint['format']}); start over with --overwrite")
-    saved = json.loads(checkpoint["settings"])
+    try:
+        saved = json.loads(checkpoint["settings"])
+        recorded_identity = json.loads(checkpoint.get("identity", "{}"))
+    except (KeyError, TypeError, ValueError):
+        raise UsageError(f"cannot resume: {path} is not a complete safecompress checkpoint; start over with --overwrite") from None
+    if not isinstance(saved, dict) or not isinstance(recorded_identity, dict):
+        raise UsageError(f"cannot resume: {path} is not a complete safecompress checkpoint; start over with --overwrite")
     differing = sorted(k for k in set(saved) | set(settings) if k not in ("resume", "overwrite") and saved.get(k) != settings.get(k))
     if differing:
         raise UsageError(f"cannot resume: settings differ from the checkpoint's ({', '.join(differing)}); use the same options or a new --out")
-    changed = differences(json.loads(checkpoint.get("identity", "{}")), identity)
+    changed = differences(recorded_identity, identity)
     if changed:
         raise UsageError(f"cannot resume: this is not the run in the checkpoint, which differs in {'; '.join(changed)}; use the same inputs or a new --out")
     return checkpoint
@@ -56,23 +94,51 @@ def checkpoint_attempt(path: Path) -> Optional[int]:
     if not path.is_file():
         return None
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - load_checkpoint reports it
+        checkpoint = read_checkpoint(path)
+    except (CheckpointError, OSError):  # load_checkpoint reports it
         return None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+    attempt = checkpoint.get("attempt")
+    if checkpoint.get("format") != CHECKPOINT_FORMAT or not isinstance(attempt, int) or attempt < 1:
         return None
-    return int(checkpoint["attempt"])
+    return attempt
 
 
 def replay_decisions(path: Path, count: int) -> list[dict[str, Any]]:
     """The first ``count`` logged decisions; the log is cut back to them (later lines were written
     after the checkpoint, by the run that was killed)."""
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    lines = _log_lines(path)
     if len(lines) < count:
         raise UsageError(f"cannot resume: {path} has {len(lines)} decisions, the checkpoint expects {count}")
     kept = lines[:count]
+    decisions = []
+    for number, line in enumerate(kept, 1):
+        try:
+            decision = json.loads(line)
+        except ValueError:
+            decision = None
+        if not isinstance(decision, dict) or not isinstance(decision.get("kind"), str):
+            raise UsageError(f"cannot resume: line {number} of {path} is not a logged decision; start over with --overwrite")
+        decisions.append(decision)
     atomic_write_text(path, "".join(line + "\n" for line in kept))
-    return [json.loads(line) for line in kept]
+    return decisions
+
+
+def _log_lines(path: Path) -> list[str]:
+    """The lines of the decision log, read without following a link or blocking on a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise UsageError(f"cannot resume: cannot read {path} ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise UsageError(f"cannot resume: {path} is not a regular file (a folder, FIFO or device)")
+        raw = stream.read()
+    try:
+        return raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot resume: {path} is not UTF-8 text; start over with --overwrite") from None
 
 
 def capture_loop(loop: "CompressionLoop") -> dict[str, Any]:
@@ -121,7 +187,10 @@ def resume_loop(loop: "CompressionLoop") -> dict[str, Any]:
     """Continue ``loop`` from its checkpoint: the state, the decisions logged up to it, the timers;
     returns the checkpoint (the loop's rollback point)."""
     checkpoint = load_checkpoint(loop.checkpoint_path, loop.device, loop.settings.run_defining(), loop.identity)
-    restore_loop(loop, checkpoint)
+    try:
+        restore_loop(loop, checkpoint)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:  # a field of the wrong kind
+        raise UsageError(f"cannot resume: {loop.checkpoint_path} does not hold this run's state ({type(exc).__name__}); start over with --overwrite") from None
     logged = [d for d in replay_decisions(loop.decisions_path, loop.state.decisions) if d.get("attempt") == loop.attempt]
     loop.decisions = [d for d in logged if d["kind"] == "update"]
     loop.final_checks = [d for d in logged if d["kind"] == "final-check"]

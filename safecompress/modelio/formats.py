@@ -10,11 +10,15 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from safecompress.errors import UsageError
+from safecompress.safetensors_bytes import MAX_HEADER_BYTES
 
 # Metadata ``format`` of a sparse artifact: the name in the spec, and the one safecompress.sparse writes.
 SPARSE_FORMATS = ("safecompress.sparse",)
 # torch.save's legacy (pre-zip) format starts with its magic number, pickled with protocol 2.
 LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+# torch.save stores zip entries uncompressed; an archive may unpack to at most its own size plus
+# this slack, so a 1 MB deflated file cannot make torch.load allocate a gigabyte.
+ZIP_EXPANSION_SLACK = 1 << 20
 
 
 def read_safetensors_header(path: Path) -> Optional[dict[str, Any]]:
@@ -29,6 +33,8 @@ def read_safetensors_header(path: Path) -> Optional[dict[str, Any]]:
         if len(prefix) < 9 or prefix[8:9] != b"{":
             return None
         length = int.from_bytes(prefix[:8], "little")
+        if length > MAX_HEADER_BYTES:
+            raise UsageError(f"{path} is a corrupt safetensors file (its header declares {length} bytes, over the {MAX_HEADER_BYTES >> 20} MiB limit)")
         if 8 + length > size:
             raise UsageError(f"{path} is a truncated safetensors file (its header runs past the end of the file)")
         stream.seek(8)
@@ -92,9 +98,13 @@ def detect_format(path: Path) -> str:
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError):
+                entries = archive.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError):
             raise UsageError(f"{path} is a truncated or corrupt zip archive (TorchScript or torch.save file)") from None
+        names = [entry.filename for entry in entries]
+        unpacked = sum(entry.file_size for entry in entries)
+        if unpacked > path.stat().st_size + ZIP_EXPANSION_SLACK:
+            raise UsageError(f"{path} unpacks to {unpacked} bytes from {path.stat().st_size}: torch.save never compresses, refusing a compressed archive")
         if any("/code/" in name or name.endswith("/constants.pkl") for name in names):
             return "torchscript"
         return "torch-zip" if any(name.endswith("data.pkl") for name in names) else "unknown"

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from safecompress.errors import UsageError
 from safecompress.hookspecs import hookimpl
-from safecompress.modelio.formats import detect_format, require_regular_file
-from safecompress.modelio.statedicts import ARCH_SYNTAX, STATE_DICT_WRAPPERS, build_architecture, find_state_dict, load_state_dict_into
-from safecompress.textsafe import one_line
+from safecompress.modelio.formats import detect_format, read_safetensors_header, require_regular_file
+from safecompress.modelio.statedicts import ARCH_SYNTAX, STATE_DICT_WRAPPERS, build_architecture, find_state_dict, load_state_dict_into, resolve_architecture
+from safecompress.textsafe import one_line, printable
 
 if TYPE_CHECKING:
     import torch
@@ -65,20 +65,16 @@ def load_sparse(path: Path, options: dict[str, Any]) -> Optional["nn.Module"]:
         raise UsageError(one_line(exc)) from None
     num_classes = options.get("num_classes")
     recorded_classes = recorded["arch_kwargs"].get("num_classes")
+    if recorded_classes is not None and not (isinstance(recorded_classes, int) and not isinstance(recorded_classes, bool) and 0 < recorded_classes <= 2**31 - 1):
+        raise UsageError(f"{path}: bad artifact metadata (num_classes is {printable(recorded_classes)[:40]}, not a positive whole number)")
     if num_classes is not None and recorded_classes is not None and recorded_classes != num_classes:
         raise UsageError(f"{path} was compressed with num_classes={recorded_classes!r}, but --num-classes {num_classes} was given")
     factory = options.get("factory")
-
-    def rebuild(**arch_kwargs: Any) -> "nn.Module":
-        kwargs = dict(arch_kwargs)  # what the artifact recorded, for the architecture the user chose
-        kwargs.pop("num_classes", None)
-        return build_architecture(options.get("arch"), recorded_classes if num_classes is None else num_classes, factory, **kwargs)
-
     model_factory: Any = None
     if isinstance(factory, nn.Module):
         model_factory = factory
     elif factory is not None or options.get("arch") is not None:
-        model_factory = rebuild
+        model_factory = _user_architecture(path, factory, options.get("arch"), recorded["arch_kwargs"], recorded_classes if num_classes is None else num_classes)
     try:
         model, _ = load_sparse_artifact(path, model_factory=model_factory, architectures=options.get("architectures"))
     except SparseArtifactError as exc:
@@ -86,8 +82,34 @@ def load_sparse(path: Path, options: dict[str, Any]) -> Optional["nn.Module"]:
     return _ready(model, options)
 
 
+def _user_architecture(path: Path, factory: Any, arch: Optional[str], recorded: Mapping[str, Any], num_classes: Optional[int]) -> Callable[..., "nn.Module"]:
+    """The architecture the user chose, given the artifact's recorded arguments it names, each
+    checked (JSON scalars, bounded) before any build: the file's values are untrusted input."""
+    from safecompress.architectures import ArchitectureError, accepted_names, check_recorded_kwargs
+
+    chosen, label = (factory, getattr(factory, "__name__", "model_factory")) if factory is not None else resolve_architecture(arch)
+    accepted = accepted_names(chosen)
+    try:
+        checked = check_recorded_kwargs({k: v for k, v in recorded.items() if k in accepted and k != "num_classes"}, accepted, repr(label))
+    except ArchitectureError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+    def rebuild(**_recorded: Any) -> "nn.Module":
+        return build_architecture(None, num_classes, chosen, **checked)
+
+    return rebuild
+
+
+# A config.json is a few KB (a 21k-label id2label map is under 1 MB); json.loads of a huge one takes
+# several times its size in memory.
+MAX_CONFIG_BYTES = 4 << 20
+
+
 def _read_hf_config(folder: Path) -> dict[str, Any]:
     require_regular_file(folder / "config.json")
+    size = (folder / "config.json").stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise UsageError(f"{folder / 'config.json'} is {size} bytes, over the {MAX_CONFIG_BYTES >> 20} MiB a model configuration can need")
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -117,10 +139,13 @@ def _refuse_remote_code(folder: Path, config: Mapping[str, Any]) -> None:
 
 
 def _require_plain_entries(folder: Path) -> None:
-    """Every file transformers may open in the folder must be a regular file (a FIFO would hang it)."""
+    """Every file transformers may open in the folder must be a regular file (a FIFO would hang it),
+    and every safetensors header in it well-formed and bounded."""
     for entry in folder.iterdir():
         if not entry.is_dir() and not stat.S_ISREG(entry.stat().st_mode if entry.exists() else 0):
             raise UsageError(f"{entry} is not a regular file (a FIFO, device, socket or dangling link): refusing the folder {folder}")
+        if entry.suffix == ".safetensors" and entry.is_file():
+            read_safetensors_header(entry)
 
 
 @hookimpl(specname=HOOK)

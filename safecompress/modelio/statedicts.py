@@ -43,12 +43,31 @@ def _call_factory(factory: Callable[..., Any], kwargs: Mapping[str, Any], label:
     return model
 
 
-def build_architecture(arch: Optional[str] = None, num_classes: Optional[int] = None, factory: Any = None, **arch_kwargs: Any) -> "nn.Module":
-    """An untrained model to load weights into, from a ``factory`` (callable or module) or ``arch``.
+def resolve_architecture(arch: Optional[str]) -> tuple[Callable[..., Any], str]:
+    """The factory ``arch`` names and its label: ``torchvision:NAME`` (every pretrained-weight
+    argument off: nothing is downloaded) or ``package.module:function`` (the user's own code)."""
+    from safecompress.architectures import torchvision_builder
 
-    ``arch`` is ``torchvision:NAME`` (built with ``weights=None``: nothing is downloaded) or
-    ``package.module:function``. The factory gets ``num_classes`` (when given) and ``arch_kwargs``
-    (what a sparse artifact recorded), as far as its signature takes them.
+    if not arch:
+        raise UsageError(f"no architecture given: pass {ARCH_SYNTAX}")
+    module_name, colon, attribute = arch.partition(":")
+    if not (colon and module_name and attribute):
+        raise UsageError(f"--arch {arch!r} is not an architecture reference: use {ARCH_SYNTAX}")
+    if module_name == "torchvision":
+        build = torchvision_builder(attribute)
+        if build is None:
+            import torchvision.models
+
+            known = sorted(torchvision.models.list_models())
+            raise UsageError(f"unknown torchvision architecture {attribute!r} (--arch {arch}); e.g. {', '.join(known[:5])}")
+        return build, arch
+    return import_callable(arch, f"--arch {arch}"), arch
+
+
+def build_architecture(arch: Optional[str] = None, num_classes: Optional[int] = None, factory: Any = None, **arch_kwargs: Any) -> "nn.Module":
+    """An untrained model to load weights into, from a ``factory`` (callable or module) or ``arch``
+    (see :func:`resolve_architecture`). The factory gets ``num_classes`` (when given) and
+    ``arch_kwargs`` (what a sparse artifact recorded), as far as its signature takes them.
     """
     from torch import nn
 
@@ -59,19 +78,8 @@ def build_architecture(arch: Optional[str] = None, num_classes: Optional[int] = 
         if isinstance(factory, nn.Module):
             return factory
         return _call_factory(factory, kwargs, getattr(factory, "__name__", "model_factory"))
-    if not arch:
-        raise UsageError(f"no architecture given: pass {ARCH_SYNTAX}")
-    module_name, colon, attribute = arch.partition(":")
-    if not (colon and module_name and attribute):
-        raise UsageError(f"--arch {arch!r} is not an architecture reference: use {ARCH_SYNTAX}")
-    if module_name == "torchvision":
-        import torchvision.models
-
-        known = torchvision.models.list_models()
-        if attribute not in known:
-            raise UsageError(f"unknown torchvision architecture {attribute!r} (--arch {arch}); e.g. {', '.join(sorted(known)[:5])}")
-        return _call_factory(lambda **kw: torchvision.models.get_model(attribute, weights=None, **kw), kwargs, arch)
-    return _call_factory(import_callable(arch, f"--arch {arch}"), kwargs, arch)
+    build, label = resolve_architecture(arch)
+    return _call_factory(build, kwargs, label)
 
 
 def find_state_dict(obj: Any) -> Optional[dict[str, "torch.Tensor"]]:

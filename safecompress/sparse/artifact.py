@@ -1,6 +1,6 @@
 """The compact sparse artifact: kept values plus packed bitmasks in one safetensors file.
 
-Layout (format ``safecompress.sparse`` version 1):
+Layout (format ``safecompress.sparse`` version 2):
 
 - ``values/<param>``: 1-D tensor of the kept weights of a maskable parameter, in row-major order;
 - ``mask/<param>``: uint8 ``numpy.packbits`` of the flattened boolean mask (big-endian bit order);
@@ -29,13 +29,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from safecompress.fsutil import atomic_path
+from safecompress.fsutil import atomic_path, atomic_write_bytes
+from safecompress.safetensors_bytes import MAX_HEADER_BYTES, SafetensorsLayoutError, header_digest, serialize, split
 from safecompress.sparse.layers import find_maskable, model_densities, unwrap_model
 from safecompress.textsafe import first_line
 
 FORMAT = "safecompress.sparse"
-FORMAT_VERSION = "1"
-_MAX_HEADER = 100 * 1024 * 1024
+FORMAT_VERSION = "2"
+READABLE_VERSIONS = ("1", "2")
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -79,8 +80,6 @@ def save_sparse_artifact(
     :func:`load_sparse_artifact` rebuild the model without code from the user. A weight that is
     nonzero outside its mask is an error: the artifact would silently change the model.
     """
-    from safetensors.torch import save_file
-
     from safecompress import __version__
 
     model = unwrap_model(model)
@@ -135,11 +134,9 @@ def save_sparse_artifact(
         "density": repr(kept / total if total else 1.0),
         **{key: repr(densities[key]) for key in ("maskable_density", "whole_model_density")},
         "extra": json.dumps(dict(extra_metadata or {}), sort_keys=True, default=str),
-        "crc32": _crc32(tensors),
     }
     path = os.fspath(path)
-    with atomic_path(path) as tmp:  # a kill mid-write leaves the previous artifact, never half a file
-        save_file(tensors, os.fspath(tmp), metadata=metadata)
+    atomic_write_bytes(path, serialize(tensors, metadata))  # a kill mid-write leaves the previous artifact
     mask_bits = sum(math.prod(v["shape"]) for v in layers.values())
     kept_bytes = sum(tensors[f"values/{n}"].nbytes for n in layers)
     rest = sum(t.nbytes for k, t in tensors.items() if k.startswith("dense/"))
@@ -152,7 +149,7 @@ def is_sparse_artifact(path: PathLike) -> bool:
     try:
         with open(path, "rb") as f:
             (size,) = struct.unpack("<Q", f.read(8))
-            if size > _MAX_HEADER:
+            if size > MAX_HEADER_BYTES:
                 return False
             header = json.loads(f.read(size))
         return header.get("__metadata__", {}).get("format") == FORMAT
@@ -177,6 +174,7 @@ def load_sparse_artifact(
     """
     path = os.fspath(path)
     metadata, tensors = _read(path)
+    _check_backed(path, metadata, tensors)  # before any model is built: the file bounds the model's size
     model = _build_model(path, metadata, tensors, model_factory, architectures)
     target = unwrap_model(model)
     _check_declared_shapes(path, metadata, tensors, target.state_dict())
@@ -239,18 +237,29 @@ def read_artifact_metadata(path: PathLike) -> dict[str, Any]:
 
 
 def _read(path: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    from safetensors import safe_open
+    """Metadata and tensors of the artifact at ``path``, its checksum verified before either is used."""
+    from safetensors.torch import load
 
     if not os.path.isfile(path):
         raise SparseArtifactError(f"{path}: no such file")
     try:
-        with safe_open(path, framework="pt") as f:
-            raw = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        with open(path, "rb") as stream:
+            raw = stream.read()
+        header, data = split(raw)
+        tensors = load(raw)
+    except SafetensorsLayoutError as exc:
+        raise SparseArtifactError(f"{path}: not a readable safetensors file ({exc})") from None
     except Exception as exc:  # safetensors raises its own error types, OSError and others
         raise SparseArtifactError(f"{path}: not a readable safetensors file ({first_line(exc)})") from None
-    metadata = _parse_metadata(path, raw)
-    if raw.get("crc32") != _crc32(tensors):
+    raw_metadata = header.get("__metadata__")
+    if not isinstance(raw_metadata, dict):
+        raise SparseArtifactError(f"{path}: not a safecompress sparse artifact (no metadata)")
+    metadata = _parse_metadata(path, raw_metadata)
+    if metadata["format_version"] == "1":
+        intact = raw_metadata.get("crc32") == _crc32(tensors)
+    else:
+        intact = raw_metadata.get("sha256") == header_digest(header, data)
+    if not intact:
         raise SparseArtifactError(f"{path}: checksum mismatch, the file is corrupt")
     return metadata, tensors
 
@@ -258,7 +267,7 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
 def _parse_metadata(path: str, raw: Mapping[str, str]) -> dict[str, Any]:
     if raw.get("format") != FORMAT:
         raise SparseArtifactError(f"{path}: not a safecompress sparse artifact (format {raw.get('format')!r})")
-    if raw.get("format_version") != FORMAT_VERSION:
+    if raw.get("format_version") not in READABLE_VERSIONS:
         raise SparseArtifactError(f"{path}: unsupported artifact version {raw.get('format_version')!r}")
     try:
         metadata = {
@@ -302,16 +311,29 @@ def _metadata_problem(metadata: Mapping[str, Any]) -> str:
     return ""
 
 
+def _check_backed(path: str, metadata: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> None:
+    """Every declared layer is held by the file: its kept values and a bitmask of one bit per weight.
+
+    Checked from the tensors alone, before a model is built, so a header cannot make us allocate a
+    model the file does not carry (a 1 KB file declaring a width-3000 network).
+    """
+    for name, info in metadata["layers"].items():
+        values, packed = tensors.get(f"values/{name}"), tensors.get(f"mask/{name}")
+        numel = math.prod(info["shape"])
+        if values is None or packed is None or values.dim() != 1 or packed.dtype != torch.uint8 or packed.numel() != math.ceil(numel / 8):
+            raise SparseArtifactError(f"{path}: layer {name!r} is incomplete or malformed")
+        if values.numel() != info["nnz"] or info["nnz"] > numel:
+            raise SparseArtifactError(f"{path}: layer {name!r}: mask and values disagree")
+
+
 def _dense_state(path: str, metadata: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     state = {k.removeprefix("dense/"): v for k, v in tensors.items() if k.startswith("dense/")}
     for name, info in metadata["layers"].items():
-        values, packed = tensors.get(f"values/{name}"), tensors.get(f"mask/{name}")
+        values, packed = tensors[f"values/{name}"], tensors[f"mask/{name}"]
         shape = tuple(info["shape"])
         numel = math.prod(shape)
-        if values is None or packed is None or packed.dtype != torch.uint8 or packed.numel() != math.ceil(numel / 8):
-            raise SparseArtifactError(f"{path}: layer {name!r} is incomplete or malformed")
         mask = torch.from_numpy(np.unpackbits(packed.numpy(), count=numel).astype(bool))
-        if int(mask.sum()) != values.numel() or values.numel() != info["nnz"]:
+        if int(mask.sum()) != values.numel():
             raise SparseArtifactError(f"{path}: layer {name!r}: mask and values disagree")
         weight = torch.zeros(numel, dtype=values.dtype)
         weight[mask] = values
@@ -323,26 +345,32 @@ def _dense_state(path: str, metadata: Mapping[str, Any], tensors: Mapping[str, t
     return state
 
 
-def _declared_shapes(metadata: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
-    """The state-dict shapes the artifact claims, read from its header alone."""
-    shapes = {k.removeprefix("dense/"): tuple(v.shape) for k, v in tensors.items() if k.startswith("dense/")}
-    shapes.update({name: tuple(info["shape"]) for name, info in metadata["layers"].items()})
+def _declared(metadata: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """The state-dict shapes and dtypes the artifact claims, read from its header alone."""
+    declared = {k.removeprefix("dense/"): (tuple(v.shape), v.dtype) for k, v in tensors.items() if k.startswith("dense/")}
+    for name, info in metadata["layers"].items():
+        values = tensors.get(f"values/{name}")
+        declared[name] = (tuple(info["shape"]), values.dtype if values is not None else torch.float32)
     for key, owner in metadata["aliases"].items():
-        if owner in shapes:
-            shapes[key] = shapes[owner]
-    return shapes
+        if owner in declared:
+            declared[key] = declared[owner]
+    return declared
 
 
 def _check_declared_shapes(path: str, metadata: Mapping[str, Any], tensors: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> None:
-    """The artifact must describe exactly ``expected`` (a state dict, possibly on the meta device)
-    before a single layer is unpacked: a header may declare any size, the model fixes the real one."""
-    declared = _declared_shapes(metadata, tensors)
+    """The artifact must describe exactly ``expected`` (a state dict, possibly on the meta device),
+    shapes and dtypes, before a single layer is unpacked: a header may declare any size, the model
+    fixes the real one, and ``load_state_dict`` would silently cast an int32 bias to float."""
+    declared = _declared(metadata, tensors)
     missing, unexpected = sorted(set(expected) - set(declared)), sorted(set(declared) - set(expected))
     if missing or unexpected:
         raise SparseArtifactError(f"{path}: artifact does not fit the architecture: missing {missing[:3]}, unexpected {unexpected[:3]}")
     for key, value in expected.items():
-        if tuple(value.shape) != declared[key]:
-            raise SparseArtifactError(f"{path}: {key!r} has shape {declared[key]} in the artifact, {tuple(value.shape)} in the model")
+        shape, dtype = declared[key]
+        if tuple(value.shape) != shape:
+            raise SparseArtifactError(f"{path}: {key!r} has shape {shape} in the artifact, {tuple(value.shape)} in the model")
+        if value.dtype != dtype:
+            raise SparseArtifactError(f"{path}: {key!r} has dtype {dtype} in the artifact, {value.dtype} in the model")
 
 
 def _build_model(
@@ -352,29 +380,43 @@ def _build_model(
     factory: Callable[..., nn.Module] | nn.Module | None,
     architectures: Mapping[str, Callable[..., Any]] | None,
 ) -> nn.Module:
+    """The model the artifact is loaded into, built for real only after a build on the ``meta``
+    device (no memory) showed that its shapes are the ones the file declares and carries."""
     if isinstance(factory, nn.Module):
         return factory
-    if factory is not None:
-        return _as_module(path, factory(**metadata["arch_kwargs"]))
     from safecompress.architectures import ArchitectureError, builtin_architectures, resolve_recorded
 
-    ref = metadata["arch"]
-    if not ref:
-        raise SparseArtifactError(f"{path}: the artifact names no architecture; pass --arch (model_factory in Python)")
+    if factory is not None:
+        recorded = metadata["arch_kwargs"]
+        build: Callable[[], Any] = lambda: factory(**recorded)  # noqa: E731 - the caller checked them against its factory
+        label = getattr(factory, "__name__", "the model factory")
+    else:
+        ref = metadata["arch"]
+        if not ref:
+            raise SparseArtifactError(f"{path}: the artifact names no architecture; pass --arch (model_factory in Python)")
+        try:
+            build = resolve_recorded(ref, metadata["arch_kwargs"], builtin_architectures() if architectures is None else architectures)
+        except ArchitectureError as exc:
+            raise SparseArtifactError(f"{path}: {exc}; to load it, pass --arch with an architecture you trust (and --num-classes N)") from None
+        label = repr(ref)
     try:
-        build = resolve_recorded(ref, metadata["arch_kwargs"], builtin_architectures() if architectures is None else architectures)
-    except ArchitectureError as exc:
-        raise SparseArtifactError(f"{path}: {exc}; to load it, pass --arch with an architecture you trust (and --num-classes N)") from None
-    try:  # shapes first, on the meta device: recorded arguments must not make us allocate a huge model
         with torch.device("meta"):
             probe = _as_module(path, build())
     except SparseArtifactError:
         raise
-    except Exception:  # noqa: BLE001 - a factory without meta support is checked after the real build
+    except Exception:  # noqa: BLE001 - a factory that cannot build on meta
         probe = None
     if probe is not None:
         _check_declared_shapes(path, metadata, tensors, unwrap_model(probe).state_dict())
-    return _as_module(path, build())
+    elif set(metadata["arch_kwargs"]) - {"num_classes"}:
+        recorded = ", ".join(sorted(metadata["arch_kwargs"]))
+        raise SparseArtifactError(f"{path}: {label} cannot be built on the meta device, so the sizes the file records ({recorded}) cannot be checked before allocating")
+    try:
+        return _as_module(path, build())
+    except SparseArtifactError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded arguments the factory rejects (a string width...)
+        raise SparseArtifactError(f"{path}: building {label} with the recorded arguments failed: {type(exc).__name__}: {first_line(exc)}") from None
 
 
 def _as_module(path: str, model: Any) -> nn.Module:

@@ -12,6 +12,7 @@ import torch
 from compress_project import compress_with_plugin_remedy
 
 from safecompress.data.splits import Split
+from safecompress.driver.checkpoint import read_checkpoint
 from safecompress.remedies import AdversarialRegularization, RemedyContext
 
 pytestmark = pytest.mark.slow
@@ -59,7 +60,7 @@ def test_remedy_learning_rate_factor_is_applied_logged_and_checkpointed(tmp_path
     checks = [d for d in logged if d["kind"] == "final-check"]
     assert [d["step"] for d in checks] == [28, 29, 30, 31, 32]  # 5 steps after the last update (27): one check each
     assert all(d["remedy_weights"]["slow_down"] == 2.0 and d["lr_factor"] == pytest.approx(0.0625) for d in checks)
-    checkpoint = torch.load(tmp_path / "out" / "checkpoint.pt", weights_only=True)
+    checkpoint = read_checkpoint(tmp_path / "out" / "checkpoint.pt")
     assert checkpoint["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * 0.0625)
 
 

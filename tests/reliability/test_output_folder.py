@@ -16,6 +16,7 @@ import pytest
 import torch
 from compress_project import QUICK, run_in
 
+from safecompress.driver.checkpoint import read_checkpoint, save_checkpoint
 from safecompress.models import small_cnn
 from safecompress.sparse import export_state_dict
 
@@ -159,8 +160,8 @@ def test_the_demo_refuses_to_replace_an_earlier_demo(tmp_path, capsys, one_line_
 
 def test_a_checkpoint_of_another_format_version_is_refused(finished_run, tmp_path, capsys, one_line_error):
     root = copy_of(finished_run, tmp_path)
-    checkpoint = torch.load(root / "out" / "checkpoint.pt", weights_only=True)
+    checkpoint = read_checkpoint(root / "out" / "checkpoint.pt")
     checkpoint["format"] = "safecompress.checkpoint/1"
-    torch.save(checkpoint, root / "out" / "checkpoint.pt")
+    save_checkpoint(root / "out" / "checkpoint.pt", checkpoint)
     assert run_in(root, "compress", "parent.pt", "--out", "out", "--resume", *QUICK) == 4
     assert "written by another safecompress version (safecompress.checkpoint/1)" in one_line_error(capsys.readouterr().out)
