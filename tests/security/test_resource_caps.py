@@ -29,13 +29,7 @@ from safecompress.sparse import save_sparse_artifact
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads peak memory from /proc")
 
 ARCH = ("--arch", "safecompress.models:small_cnn")
-PEAK = (
-    "import re, sys\n"
-    "from safecompress.cli import main\n"
-    "code = main(sys.argv[1:])\n"
-    "print('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
-    "sys.exit(code)\n"
-)
+PEAK = "import re, sys\nfrom safecompress.cli import main\ncode = main(sys.argv[1:])\nprint('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\nsys.exit(code)\n"
 
 
 def peak_run(root, *args) -> tuple[int, str, float]:
