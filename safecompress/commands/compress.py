@@ -85,7 +85,17 @@ def settings_from(args: argparse.Namespace, config: Any) -> Any:
     return CompressSettings.from_sources(cli, dict(config.ini.get("compress", {})))
 
 
-def compress(session: Any, model_path: Path, settings: Any, console: Console, quiet: bool, arch: Optional[str] = None, arch_kwargs: Optional[dict[str, Any]] = None, ranks: Any = None) -> int:
+def compress(
+    session: Any,
+    model_path: Path,
+    settings: Any,
+    console: Console,
+    quiet: bool,
+    arch: Optional[str] = None,
+    arch_kwargs: Optional[dict[str, Any]] = None,
+    ranks: Any = None,
+    output_lock: Any = None,
+) -> int:
     """The driver's job with a progress display and the summary table; returns the gate's exit
     status. Under torchrun (``ranks``) only rank 0 prints."""
     from safecompress.commands.progress import CompressProgress
@@ -93,7 +103,7 @@ def compress(session: Any, model_path: Path, settings: Any, console: Console, qu
 
     main = ranks is None or ranks.is_main
     with CompressProgress(console, quiet or not main) as progress:
-        result = run_compress(session, model_path, settings, observer=progress.event, arch=arch, arch_kwargs=arch_kwargs, ranks=ranks)
+        result = run_compress(session, model_path, settings, observer=progress.event, arch=arch, arch_kwargs=arch_kwargs, ranks=ranks, output_lock=output_lock)
     if main:
         show_summary(console, result.report)
     return result.exitstatus

@@ -64,6 +64,12 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
     settings = settings_from(args, config)
 
     def body(session: Any) -> int:
+        from safecompress.driver.outputs import OutputLock
+
+        with OutputLock(settings.out) as lock:  # the parent is written into --out before compress starts
+            return run_demo(session, lock)
+
+    def run_demo(session: Any, lock: Any) -> int:
         from safecompress.driver.outputs import RUN_OUTPUTS, prepare_output_folder
         from safecompress.modelio import save_model
         from safecompress.models import small_cnn
@@ -86,7 +92,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         dense = fit(small_cnn(data.num_classes), data.members, recipe, seed=args.seed, device=session.device)
         parent_path = save_model(dense.cpu(), settings.out / DENSE_PARENT)
         console.print(f"dense parent trained in {time.perf_counter() - started:.1f}s → {parent_path}", highlight=False)
-        status = compress(session, parent_path, settings, console, bool(args.quiet), DEMO_ARCH, {"num_classes": data.num_classes})
+        status = compress(session, parent_path, settings, console, bool(args.quiet), DEMO_ARCH, {"num_classes": data.num_classes}, output_lock=lock)
         verdict = "passed" if status == 0 else "did not pass (see the table: the red tests say which limit the model missed)"
         console.print(f"demo finished in {time.perf_counter() - started:.1f}s; the compressed model's gate {verdict}", highlight=False)
         return 0  # the demo ran; `safecompress compress` is the command whose exit code is the gate's

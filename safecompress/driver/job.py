@@ -11,6 +11,7 @@ training is over).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -25,7 +26,7 @@ from safecompress.driver.diagnosis import diagnose
 from safecompress.driver.gate import compare, exit_status, run_gate, versions
 from safecompress.driver.identity import run_identity
 from safecompress.driver.loop import CompressionLoop, LoopResult, Timers, cheap_tests, fitting_updates, training_steps
-from safecompress.driver.outputs import prepare_output_folder
+from safecompress.driver.outputs import OutputLock, prepare_output_folder
 from safecompress.driver.report import write_reports
 from safecompress.driver.selection import metric_roles
 from safecompress.driver.settings import CompressSettings
@@ -141,14 +142,30 @@ def run_compress(
     arch: Optional[str] = None,
     arch_kwargs: Optional[dict[str, Any]] = None,
     ranks: Optional[Ranks] = None,
+    output_lock: Optional[OutputLock] = None,
 ) -> CompressResult:
     """The whole job inside a started session. ``arch``/``arch_kwargs`` are recorded in the artifact
     so it reloads without code (a registered name; see docs/security.md). Under torchrun (``ranks``)
     every rank trains, rank 0 writes the outputs and runs the gate, and the others return its exit
-    status with an empty report."""
+    status with an empty report. Rank 0 holds ``settings.out`` for the whole run (:class:`OutputLock`)
+    unless the caller already does (``output_lock``: the demo, which writes its parent there first)."""
+    ranks = ranks or Ranks()
+    held = output_lock is not None and output_lock.holds(settings.out)
+    with contextlib.nullcontext() if held or not ranks.is_main else OutputLock(settings.out):
+        return _run_compress(session, model_path, settings, observer, arch, arch_kwargs, ranks)
+
+
+def _run_compress(
+    session: SafetySession,
+    model_path: Path,
+    settings: CompressSettings,
+    observer: Optional[Observer],
+    arch: Optional[str],
+    arch_kwargs: Optional[dict[str, Any]],
+    ranks: Ranks,
+) -> CompressResult:
     from safecompress.sparse import export_state_dict, model_densities, save_sparse_artifact, scope_warning
 
-    ranks = ranks or Ranks()
     notify = (observer if ranks.is_main else None) or (lambda kind, payload: None)
     started = time.perf_counter()
     ranks.main_first(lambda: prepare_output_folder(settings.out, resume=settings.resume, overwrite=settings.overwrite))

@@ -73,9 +73,11 @@ def test_overwrite_replaces_the_whole_earlier_run_before_writing(finished_run, t
     """Killed after two updates, an --overwrite run leaves its own decisions and no stale report."""
     root = copy_of(finished_run, tmp_path)
     (root / "out" / "notes.txt").write_text("mine")
+    (root / "out" / "hf").mkdir()  # a transformers run's folder: --overwrite crashed on it (IsADirectoryError)
+    (root / "out" / "hf" / "config.json").write_text("{}")
     assert kill_after_updates(root, ["parent.pt", "--out", "out", "--overwrite", *LONGER], updates=2) == -signal.SIGKILL
     left = set(digests(root / "out"))
-    assert "report.json" not in left and "model.safetensors" not in left
+    assert "report.json" not in left and "model.safetensors" not in left and not (root / "out" / "hf").exists()
     assert (root / "out" / "notes.txt").read_text() == "mine"  # only the run's own outputs are replaced
 
 
