@@ -12,8 +12,12 @@ import re
 from rich.markup import escape
 
 # C0 controls (newline and tab included: a one-line message stays one line), DEL, C1 controls,
-# and the Unicode line/paragraph separators that some terminals and log viewers break lines on.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# the Unicode line/paragraph separators that some terminals and log viewers break lines on, and
+# lone surrogates (from a file's bytes decoded with surrogateescape), which no UTF-8 stream can write.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# The Markdown syntax text from outside could abuse: table cells (|), code spans (`), links and
+# images ([ ]), HTML (< >), and the backslash that escapes them. Emphasis is left alone: harmless.
+_MARKDOWN = re.compile(r"([\\`\[\]<>|])")
 # Characters XML 1.0 cannot carry at all, not even escaped.
 _XML_ILLEGAL = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -26,6 +30,20 @@ def _escape_control(match: re.Match[str]) -> str:
 def printable(text: object) -> str:
     """``text`` on one line with every control character written as an escape (``\\n``, ``\\x1b``)."""
     return _CONTROL.sub(_escape_control, str(text))
+
+
+def printable_lines(text: object) -> str:
+    """:func:`printable` line by line: a traceback keeps its lines, each free of control characters,
+    and a line that would start a CI workflow command (``::error ...``, from a multi-line exception
+    message) starts with a backslash instead."""
+    lines = (printable(line) for line in str(text).splitlines())
+    return "\n".join("\\" + line if line.lstrip().startswith("::") else line for line in lines)
+
+
+def markdown_safe(text: object) -> str:
+    """:func:`printable`, then with Markdown's syntax characters escaped: text from a file name, a
+    test message or a metric name renders as itself in a job summary, never as markup or HTML."""
+    return _MARKDOWN.sub(r"\\\1", printable(text))
 
 
 def markup_safe(text: object) -> str:

@@ -9,6 +9,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from safecompress.textsafe import printable
+
 
 class CompressProgress:
     def __init__(self, console: Console, quiet: bool) -> None:
@@ -46,7 +48,7 @@ class CompressProgress:
             if self.live is None:
                 self.console.print(self.final_check_line(payload), highlight=False, markup=False)
         elif kind in ("rollback", "warning"):
-            self.console.print(("warning: " if kind == "warning" else "") + payload["message"], highlight=False, markup=False)
+            self.console.print(("warning: " if kind == "warning" else "") + printable(payload["message"]), highlight=False, markup=False)
         elif kind == "attempt":
             plan = ", ".join(f"{k}={v:g}" for k, v in payload["plan"]["weights"].items()) or "nothing"
             self.console.print(f"no judged checkpoint passed: attempt {payload['attempt']}/{payload['attempts']} starts with remedies {plan} from step 0", highlight=False, markup=False)

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from safecompress.driver.diagnosis import diagnosis_lines
 from safecompress.fsutil import atomic_write_text, json_safe
+from safecompress.textsafe import markdown_safe
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -116,29 +117,30 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# SafeCompress report — {verdict}",
         "",
-        f"- {density_line(report)}",
-        f"- {shipped_line(report)}",
+        f"- {markdown_safe(density_line(report))}",
+        f"- {markdown_safe(shipped_line(report))}",
         f"- test accuracy: dense {_fmt(dense['test_accuracy']['value'])} → compressed {_fmt(compressed['test_accuracy']['value'])}",
-        f"- topology updates: {len(report['updates'])}; seed {report['settings']['seed']}; device {report['device']}{processes_text(report)}",
+        f"- topology updates: {len(report['updates'])}; seed {report['settings']['seed']}; device {markdown_safe(report['device'] + processes_text(report))}",
         f"- time: {timings['total_s']:.1f}s in all; training {timings['train_s']:.1f}s, candidate probing {timings['probe_s']:.1f}s, "
         f"in-loop safety tests {timings['tests_s']:.1f}s (overhead {100 * timings['overhead_fraction']:.0f} % of the loop), "
         f"baseline and reference models {timings['setup_s']:.1f}s",
-        *([f"- {budget_line(report['budget'])}"] if report.get("budget") else []),
+        *([f"- {markdown_safe(budget_line(report['budget']))}"] if report.get("budget") else []),
         "",
         "| metric | dense | compressed | Δ (compressed − dense) | outcome dense → compressed |",
         "|---|---|---|---|---|",
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in comparison_rows(report)]
+    lines += ["| " + " | ".join([markdown_safe(row[0]), *row[1:]]) + " |" for row in comparison_rows(report)]  # the metric's name is the test's text
     lines += ["", "Intervals are 95 %; Δ intervals are conservative (difference of independent intervals).", ""]
     if report.get("diagnosis"):
-        lines += ["## Why it is red", ""] + diagnosis_lines(report["diagnosis"])[1:] + [""]
+        lines += ["## Why it is red", ""] + [markdown_safe(line) for line in diagnosis_lines(report["diagnosis"])[1:]] + [""]
     roles = report["roles"]
-    lines += ["## Metric roles", "", f"- utility (selection maximises): {', '.join(roles['utility']) or 'none'}", f"- risk (selection minimises): {', '.join(roles['risk']) or 'none'}"]
-    lines += [f"- ⚠ {warning}" for warning in report["warnings"]] + [""]
+    utility, risk = (markdown_safe(", ".join(roles[role]) or "none") for role in ("utility", "risk"))
+    lines += ["## Metric roles", "", f"- utility (selection maximises): {utility}", f"- risk (selection minimises): {risk}"]
+    lines += [f"- ⚠ {markdown_safe(warning)}" for warning in report["warnings"]] + [""]
     if len(report["attempts"]) > 1:
         lines += ["## Attempts", "", "| attempt | started with | best checkpoint so far (all attempts) | passed |", "|---|---|---|---|"]
         for attempt in report["attempts"]:
-            plan = ", ".join(f"{k}={v:g}" for k, v in attempt["plan"]["weights"].items()) or "nothing"
+            plan = markdown_safe(", ".join(f"{k}={v:g}" for k, v in attempt["plan"]["weights"].items()) or "nothing")
             best = attempt["best_so_far"]
             where = "–" if best is None else f"step {best['step']} ({best['kind']}), utility {_fmt(best['utility'])}, risk {best['risk']:+.4f}"
             lines.append(f"| {attempt['attempt']} | {plan} | {where} | {'yes' if attempt['passed'] else 'no'} |")
@@ -146,11 +148,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["updates"]:
         lines += ["## Updates", "", "| attempt | update | judged before it | winner | why | remedy weights |", "|---|---|---|---|---|---|"]
         for update in report["updates"]:
-            weights = ", ".join(f"{k}={v:g}" for k, v in update["remedy_weights"].items()) or "–"
+            weights = markdown_safe(", ".join(f"{k}={v:g}" for k, v in update["remedy_weights"].items()) or "–")
             judged = update.get("checkpoint") or {}
             red = sum(1 for o in judged.get("outcomes", {}).values() if o in ("failed", "error"))
             before = f"utility {_fmt(judged.get('utility'))}, {red} red" if judged else "–"
-            lines.append(f"| {update.get('attempt', 1)} | {update['update']} | {before} | {update['winner']} | {update['why']} | {weights} |")
+            lines.append(f"| {update.get('attempt', 1)} | {update['update']} | {before} | {markdown_safe(update['winner'])} | {markdown_safe(update['why'])} | {weights} |")
     if report.get("final_checks"):
         lines += [
             "",
@@ -163,16 +165,17 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
         for check in report["final_checks"]:
             tested = check["candidates"][0]
-            weights = ", ".join(f"{k}={v:g}" for k, v in check["remedy_weights"].items()) or "–"
-            lines.append(f"| {check.get('attempt', 1)} | {check['step']} | {_fmt(tested['utility'])} | {tested['risk']:+.4f} | {tested['failures']:g} | {check['kept'] or '–'} | {weights} |")
+            weights = markdown_safe(", ".join(f"{k}={v:g}" for k, v in check["remedy_weights"].items()) or "–")
+            kept = markdown_safe(check["kept"] or "–")
+            lines.append(f"| {check.get('attempt', 1)} | {check['step']} | {_fmt(tested['utility'])} | {tested['risk']:+.4f} | {tested['failures']:g} | {kept} | {weights} |")
     series = remedy_series(report)
     if series:
         lines += ["", "## Remedies over time", "", "| remedy | decision: weight (margin, effect) |", "|---|---|"]
         for name, points in series.items():
             cells = "; ".join(f"{i}: {w:g} ({_fmt(m)}, {_fmt(e)})" for i, w, m, e in points)
-            lines.append(f"| {name} | {cells} |")
+            lines.append(f"| {markdown_safe(name)} | {markdown_safe(cells)} |")
     if report["events"]:
-        lines += ["", "## Events", ""] + [f"- {event}" for event in report["events"]]
+        lines += ["", "## Events", ""] + [f"- {markdown_safe(event)}" for event in report["events"]]
     lines += ["", "Members/non-members/population are recorded by index and SHA-256 in `report.json` (`data`), for re-audits.", ""]
     return "\n".join(lines)
 

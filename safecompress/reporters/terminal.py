@@ -10,7 +10,7 @@ from rich.table import Table
 from safecompress.hookspecs import hookimpl
 from safecompress.reporters.formats import key_metrics
 from safecompress.runner.reports import TestReport
-from safecompress.textsafe import markup_safe
+from safecompress.textsafe import markup_safe, printable_lines
 
 if TYPE_CHECKING:
     from safecompress.runner.session import SafetySession
@@ -50,7 +50,7 @@ class TerminalReporter:
         if report.outcome in ("failed", "error", "skipped") and report.message:
             self.console.print(f"         [{style}]{markup_safe(report.message.splitlines()[0])}[/{style}]", highlight=False)
         if self.verbosity > 0 and report.longrepr:
-            self.console.print(report.longrepr, markup=False, highlight=False)
+            self.console.print(printable_lines(report.longrepr), markup=False, highlight=False)
 
     @hookimpl(trylast=True)
     def safecompress_sessionfinish(self, session: "SafetySession", exitstatus: int) -> None:

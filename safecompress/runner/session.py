@@ -24,7 +24,7 @@ from safecompress.runner.context import SessionDefaults
 from safecompress.runner.fixtures import FixtureLookupError, FixtureManager, relpath
 from safecompress.runner.items import TestItem
 from safecompress.runner.reports import SessionResult, TestReport
-from safecompress.textsafe import first_line, printable
+from safecompress.textsafe import first_line, printable, printable_lines
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def wrap_session(config: Config, body: Callable[[SafetySession], Optional[int]],
         status = ExitCode.INTERNAL_ERROR
         _say(console, f"INTERNAL ERROR: {type(exc).__name__}: {exc}")
         if config.verbosity > 0 and console is not None:
-            console.print(traceback.format_exc(), markup=False, highlight=False)
+            console.print(printable_lines(traceback.format_exc()), markup=False, highlight=False)
     finally:
         if started:
             try:

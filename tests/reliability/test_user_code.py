@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -109,3 +110,29 @@ def test_a_model_path_with_a_newline_stays_on_one_line(cnn_project, capsys, one_
     out = capsys.readouterr().out
     assert "missing\\n::error title=x::y.pt" in one_line_error(out)
     assert not any(line.startswith("::") for line in out.splitlines())
+
+
+HOSTILE = "m\n::error title=pwned::owned\x1b[2J<img src=x onerror=alert(1)>|[link](javascript:x)`"
+
+
+def test_the_model_name_and_metric_names_cannot_inject_markdown(cnn_project, capsys):
+    """Regression (N7): --report-md wrote the model's file name and metric names raw; a CI job
+    appends it to $GITHUB_STEP_SUMMARY, where a line starting ``::error`` or raw HTML takes effect."""
+    model = f"{HOSTILE}.pt"
+    (cnn_project.root / model).write_bytes((cnn_project.root / "cnn.pt").read_bytes())
+    cnn_project.write("safety_tests/test_names.py", f"def test_named(record):\n    record.metric({HOSTILE!r}, 0.5)\n")
+    assert cnn_project.run("test", model, *ARCH, "--report-md", "r.md", "-q") == 0
+    text = (cnn_project.root / "r.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert not any(line.startswith("::") for line in text.splitlines()) and "\x1b" not in text
+    assert not re.search(r"(?<!\\)<img", text) and not re.search(r"(?<!\\)\[link", text) and "\\<img src=x onerror=alert(1)\\>\\|\\[link\\](javascript:x)\\`" in text
+    assert all(len(re.split(r"(?<!\\)\|", row)) == 7 for row in rows), rows  # every row keeps its 5 cells
+
+
+def test_a_model_exception_under_verbose_is_escaped(cnn_project, capsys):
+    """Regression (N7): under -v an exception's text reached the terminal raw (ESC sequences)."""
+    cnn_project.write("safety_tests/test_raises.py", f"def test_raises():\n    raise RuntimeError({HOSTILE!r})\n")
+    assert cnn_project.run("test", "cnn.pt", *ARCH, "-v") == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and not any(line.startswith("::") for line in out.splitlines())
+    assert "Traceback" in out and "\\::error title=pwned::owned\\x1b[2J" in out
