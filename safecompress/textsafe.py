@@ -16,8 +16,9 @@ from rich.markup import escape
 # lone surrogates (from a file's bytes decoded with surrogateescape), which no UTF-8 stream can write.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 # The Markdown syntax text from outside could abuse: table cells (|), code spans (`), links and
-# images ([ ]), HTML (< >), and the backslash that escapes them. Emphasis is left alone: harmless.
-_MARKDOWN = re.compile(r"([\\`\[\]<>|])")
+# images ([ ]), HTML and autolinks (<), and the backslash that escapes them. Emphasis and ">" are
+# left alone: harmless inside a line.
+_MARKDOWN = re.compile(r"([\\`\[\]<|])")
 # Characters XML 1.0 cannot carry at all, not even escaped.
 _XML_ILLEGAL = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -44,6 +45,12 @@ def markdown_safe(text: object) -> str:
     """:func:`printable`, then with Markdown's syntax characters escaped: text from a file name, a
     test message or a metric name renders as itself in a job summary, never as markup or HTML."""
     return _MARKDOWN.sub(r"\\\1", printable(text))
+
+
+def markdown_code(text: object) -> str:
+    """``text`` as a Markdown code span: one line, no backtick to end the span early, and ``\\|``
+    so a table cell stays one cell (GitHub reads that escape inside code spans too)."""
+    return "`" + printable(text).replace("`", "'").replace("|", "\\|") + "`"
 
 
 def markup_safe(text: object) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from safecompress.fsutil import atomic_write_text, json_safe
 from safecompress.runner.reports import SessionResult, TestReport
-from safecompress.textsafe import markdown_safe, xml_safe
+from safecompress.textsafe import markdown_code, markdown_safe, xml_safe
 
 
 def write_json(result: SessionResult, path: Path) -> None:
@@ -82,13 +82,13 @@ def key_metrics(report: TestReport, limit: int = 4) -> str:
 
 def render_markdown(result: SessionResult) -> str:
     """The job-summary table; every piece of text from outside (the model's file name, test ids,
-    metric names, messages) is :func:`markdown_safe`: one line, no markup, no HTML."""
-    model = markdown_safe(result.model.get("label") or "model")
+    metric names, messages) is a code span or :func:`markdown_safe`: one line, no markup, no HTML."""
+    model = markdown_code(result.model.get("label") or "model")
     lines = [f"## SafeCompress safety tests: {model}", "", f"**{result.summary_line()}** (exit code {result.exitstatus})", ""]
     lines += ["| | test | outcome | metrics | message |", "|---|---|---|---|---|"]
     for report in result.reports:
         message = markdown_safe((report.message.splitlines() or [""])[0][:200])
-        lines.append(f"| {_ICONS.get(report.outcome, '')} | {markdown_safe(report.nodeid)} | {report.outcome} | {markdown_safe(key_metrics(report))} | {message} |")
+        lines.append(f"| {_ICONS.get(report.outcome, '')} | {markdown_code(report.nodeid)} | {report.outcome} | {markdown_safe(key_metrics(report))} | {message} |")
     for error in result.collection_errors:
         lines.append(f"| 💥 | collection | error | | {markdown_safe(error)} |")
     return "\n".join(lines) + "\n"
