@@ -47,8 +47,8 @@ def finite_float(text: str) -> float:
     return value
 
 
-def whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer of at least ``minimum``."""
+def whole_number(minimum: int, maximum: Optional[int] = None) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``minimum`` (and at most ``maximum``)."""
 
     def parse(text: str) -> int:
         try:
@@ -57,10 +57,16 @@ def whole_number(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{value} is above the maximum {maximum}")
         return value
 
     parse.__name__ = f"integer ≥ {minimum}"
     return parse
+
+
+#: An argparse type for seeds: numpy's legacy seeding accepts 0 to 2**32 - 1, and so do we.
+seed_number = whole_number(0, 2**32 - 1)
 
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +88,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Device, seed, thresholds, root and verbosity: every command that runs tests takes them."""
     run = parser.add_argument_group("run")
     run.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
-    run.add_argument("--seed", type=whole_number(0), help="seed for every test (default 0)")
+    run.add_argument("--seed", type=seed_number, help="seed for every test (default 0)")
     run.add_argument("--threshold", action="append", metavar="NAME=VALUE", help="set or override a threshold")
     run.add_argument("--rootdir", type=Path, help="project root (default: nearest pyproject.toml with [tool.safecompress])")
     run.add_argument("-q", "--quiet", action="count", default=0, help="less output (plain lines for CI logs)")

@@ -47,7 +47,7 @@ SECTION_KINDS: dict[str, str] = {
     "loop-population": "positive",
     "loop-robustness": "positive",
     "device": "string",
-    "seed": "count",
+    "seed": "seed",
     "arch": "string",
     "num-classes": "positive",
     "recipe": "table",
@@ -63,12 +63,15 @@ RECIPE_KINDS: dict[str, str] = {
     "weight_decay": "number",
     "label_smoothing": "number",
 }
+# numpy's legacy seeding, the largest range every seeded library accepts.
+MAX_SEED = 2**32 - 1
 EXPECTED = {
     "paths": "a folder or a list of folders (strings)",
     "string": "a string",
     "table": "a table",
     "positive": "a whole number ≥ 1",
     "count": "a whole number ≥ 0",
+    "seed": f"a whole number from 0 to {2**32 - 1}",
     "number": "a finite number",
 }
 
@@ -85,6 +88,8 @@ def _fits(value: Any, kind: str) -> bool:
         return whole and value >= 1
     if kind == "count":
         return whole and value >= 0
+    if kind == "seed":
+        return whole and 0 <= value <= MAX_SEED
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -137,6 +142,9 @@ class Config:
         self.rootdir = rootdir
         self.pluginmanager = pluginmanager
         self.command = command
+        seed = getattr(option, "seed", None)
+        if seed is not None and not _fits(seed, "seed"):  # the bridge's --safecompress-seed arrives unchecked
+            raise UsageError(f"--seed must be {EXPECTED['seed']}, not {seed!r}")
         self.thresholds: dict[str, float] = {}
         for name, value in dict(ini.get("thresholds", {})).items():
             self.thresholds[name] = _number(name, value)

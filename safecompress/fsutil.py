@@ -5,10 +5,11 @@ from __future__ import annotations
 import errno
 import math
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 
 def _umask() -> int:
@@ -21,6 +22,25 @@ def _umask() -> int:
     except (OSError, ValueError):
         pass
     return 0o022
+
+
+# What a full or read-only disk looks like to the writers: OSError codes, and the messages of the
+# torch and safetensors writers, which raise RuntimeError or their own types with the OS's words.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+_STORAGE_WORDS = ("No space left on device", "File too large", "Disk quota exceeded", "Read-only file system", "file write failed")
+
+
+def storage_failure(exc: BaseException, target: str | os.PathLike[str]) -> Optional[Exception]:
+    """The one-line usage error for a write that failed because the disk is full (or the file too
+    large, or the disk read-only), None for any other failure (a bug: let it surface)."""
+    from safecompress.errors import UsageError
+
+    if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+        return UsageError(f"cannot write {target}: {exc.strerror}; earlier files are left as they were")
+    words = next((w for w in _STORAGE_WORDS if w in str(exc)), None)
+    if words is not None and not isinstance(exc, OSError):
+        return UsageError(f"cannot write {target}: {words}; earlier files are left as they were")
+    return None
 
 
 @contextmanager
@@ -41,6 +61,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except Exception as exc:
+        failure = storage_failure(exc, target)
+        if failure is None:
+            raise
+        raise failure from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -53,8 +78,15 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it 0700: the folder gets the usual permissions
     try:
-        yield staging
+        try:
+            yield staging
+        except Exception as exc:
+            failure = storage_failure(exc, target)
+            if failure is None:
+                raise
+            raise failure from None
         previous = None
         if target.is_symlink() or target.exists():
             previous = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)) / "previous"
@@ -85,8 +117,14 @@ def append_line(path: str | os.PathLike[str], line: str) -> None:
     """Append one line to a log; a symlink at ``path`` is refused, never written through."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(path, flags, 0o666)
-    with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
+    try:
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    except OSError as exc:
+        failure = storage_failure(exc, path)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -128,3 +166,42 @@ def require_writable_file(path: str | os.PathLike[str], label: str) -> None:
     if target.is_dir():
         raise UsageError(f"{label} {target} is a folder, not a file")
     require_writable_dir(target.parent, label)
+
+
+class NotRegularFileError(ValueError):
+    """A path that names a folder, FIFO, device or socket where a regular file was expected."""
+
+
+def open_regular(path: str | os.PathLike[str], *, follow_links: bool = True) -> int:
+    """A read descriptor for the regular file at ``path``: a FIFO is opened without blocking and then
+    refused, as are folders and devices (:class:`NotRegularFileError`); with ``follow_links=False`` a
+    symlink is refused too (OSError ELOOP). A missing file raises FileNotFoundError."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, flags)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularFileError(f"{path} is not a regular file (a folder, FIFO or device)")
+    return fd
+
+
+def read_small_text(path: str | os.PathLike[str], limit: int = 1 << 20) -> str:
+    """The UTF-8 text of a small regular file (:func:`open_regular`), or a usage error saying why not:
+    a FIFO, folder or device, a huge or a non-UTF-8 file."""
+    from safecompress.errors import UsageError
+
+    target = Path(path)
+    try:
+        fd = open_regular(target)
+    except NotRegularFileError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {target}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size > limit:
+            raise UsageError(f"{target} is {size} bytes, more than the {limit} this file can need")
+        raw = stream.read(limit + 1)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{target} is not UTF-8 text (byte {exc.start})") from None

@@ -17,9 +17,11 @@ from typing import Optional
 import tomllib
 
 from safecompress.errors import UsageError
-from safecompress.fsutil import atomic_write_text
+from safecompress.fsutil import atomic_write_text, read_small_text
+from safecompress.textsafe import printable
 
-ARCH_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+ARCH_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", re.ASCII)
+DATASET_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,9 @@ from safecompress.suite.test_membership import test_loss_attack, test_no_more_le
 
 def check_choices(choices: ProjectChoices) -> None:
     if choices.arch is not None and not ARCH_REFERENCE.match(choices.arch):
-        raise UsageError(f"--arch {choices.arch!r} is not an architecture reference: use torchvision:NAME or package.module:factory")
+        raise UsageError(f"--arch {printable(choices.arch)!r} is not an architecture reference: use torchvision:NAME or package.module:factory")
+    if choices.data is not None and not DATASET_NAME.match(choices.data):
+        raise UsageError(f"--data {printable(choices.data)!r} is not a dataset name (letters, digits, '-', '_', '.'; see `safecompress plugins`)")
     if choices.num_classes is not None and choices.num_classes < 1:
         raise UsageError(f"--num-classes must be at least 1, not {choices.num_classes}")
 
@@ -139,6 +143,8 @@ def scaffold_project(folder: Path, choices: ProjectChoices) -> list[Path]:
     existed is extended, never replaced). Refuses, writing nothing, when a file it would create
     exists or ``pyproject.toml`` already has a ``[tool.safecompress]`` section."""
     check_choices(choices)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--dir {folder} is a file, not a folder")
     folder = folder.resolve()
     pyproject = folder / "pyproject.toml"
     files = {
@@ -146,10 +152,13 @@ def scaffold_project(folder: Path, choices: ProjectChoices) -> list[Path]:
         folder / "safety_tests" / "conftest.py": SUITE_CONFTEST,
         **{folder / "safety_tests" / name: text for name, text in SUITE_TESTS.items()},
     }
-    in_the_way = [path for path in files if path.exists()]
+    linked = sorted({str(p.parent.relative_to(folder)) for p in files if p.parent != folder and p.parent.is_symlink()})
+    if linked:
+        raise UsageError(f"init writes nothing through a symbolic link: {', '.join(linked)} in {folder} is one (replace it with a folder)")
+    in_the_way = [path for path in files if path.exists() or path.is_symlink()]
     existing = ""
-    if pyproject.exists():
-        existing = pyproject.read_text(encoding="utf-8")
+    if pyproject.exists() or pyproject.is_symlink():
+        existing = read_small_text(pyproject)
         try:
             tool = tomllib.loads(existing).get("tool", {})
         except tomllib.TOMLDecodeError as exc:
@@ -161,6 +170,7 @@ def scaffold_project(folder: Path, choices: ProjectChoices) -> list[Path]:
         raise UsageError(f"init writes nothing over existing files: {names} already exist (move them away, or edit them by hand)")
     section = pyproject_section(choices)
     files[pyproject] = (existing.rstrip("\n") + "\n" + section) if existing else section.lstrip("\n")
+    tomllib.loads(files[pyproject])  # what it writes parses: the choices were checked, this proves it
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, text)

@@ -27,13 +27,12 @@ import hmac
 import json
 import logging
 import os
-import stat
 from pathlib import Path
 from typing import Mapping, Optional
 
 import torch
 
-from safecompress.fsutil import atomic_write_bytes
+from safecompress.fsutil import NotRegularFileError, atomic_write_bytes, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +77,12 @@ def cache_secret() -> Optional[bytes]:
         return None
 
 
-def _open_regular(path: Path) -> int:
-    """A read descriptor for ``path`` that is never a symlink's target and never blocks on a FIFO."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise CacheEntryError(f"{path.name} is not a regular file (a FIFO, device or socket)")
-    return fd
-
-
 def _read_small_regular(path: Path, limit: int) -> bytes:
-    fd = _open_regular(path)
+    """The bytes of the regular file at ``path`` (never a link's target, never a FIFO), at most ``limit``."""
+    try:
+        fd = open_regular(path, follow_links=False)
+    except NotRegularFileError:
+        raise CacheEntryError(f"{path.name} is not a regular file (a FIFO, device or socket)") from None
     with os.fdopen(fd, "rb") as handle:
         if os.fstat(handle.fileno()).st_size > limit:
             raise CacheEntryError(f"{path.name} is larger than {limit} bytes")

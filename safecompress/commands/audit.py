@@ -23,7 +23,7 @@ ROBUSTNESS_OPTIONS = ("eps", "steps")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from safecompress.cli import add_model_options, finite_float, whole_number
+    from safecompress.cli import add_model_options, finite_float, seed_number, whole_number
 
     parser.add_argument("model", type=Path, help="model file or Hugging Face folder")
     parser.add_argument("--attack", default="rmia", help="loss, confidence, entropy, mentr, gap, nasr, nasr-whitebox, lira, rmia, inversion, pgd, fgsm or a plugin's (default rmia)")
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eps", type=finite_float, help="pgd/fgsm: L∞ radius in input units (pixels in [0, 1] for images; default 0.1)")
     parser.add_argument("--steps", type=whole_number(1), help="pgd: attack steps (default 10)")
     parser.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--seed", type=whole_number(0), help="seed (default 0)")
+    parser.add_argument("--seed", type=seed_number, help="seed (default 0)")
     parser.add_argument("--rootdir", type=Path, help="project root")
     parser.add_argument("-q", "--quiet", action="count", default=0)
     parser.add_argument("-v", "--verbose", action="count", default=0)

@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--modes", type=_training_modes, default=None, metavar="LIST", help="sparse: training modes to time, comma-separated from fp32, bf16, compile, bf16+compile (default fp32)")
     parser.add_argument("--repeats", type=whole_number(1), default=5, help="runs per measurement; the median is reported")
-    parser.add_argument("--seeds", metavar="N|LIST", help="compress, heterogeneous: number of seeds (3 → 0,1,2) or a comma-separated list (default 3; --quick 1)")
+    parser.add_argument("--seeds", type=seed_list, metavar="N|LIST", help="compress, heterogeneous: number of seeds (3 → 0,1,2) or a comma-separated list (default 3; --quick 1)")
     parser.add_argument("--claim-only", dest="claim_only", action="store_true", help="compress: only what the claim needs (Fashion-MNIST at d = 0.1, plain DST at the next density down, no text task)")
     parser.add_argument("--arms", type=_arms, metavar="LIST", help="compress: only these arms, comma-separated (dense always runs; default: every arm of the plan)")
     parser.add_argument("--threads", type=whole_number(1), help="torch CPU threads (default: torch's choice); recorded in the results")
@@ -67,12 +67,35 @@ def render_attacks(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_results(path: Path) -> dict[str, Any]:
+def seed_list(text: str) -> tuple[int, ...]:
+    """An argparse type for ``--seeds``: a count (3 → 0, 1, 2) or a list of distinct seeds."""
+    from safecompress.bench.compress import parse_seeds
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        seeds = parse_seeds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("invalid literal for int() with base 10: ") or f"{text!r} is not a seed list") from None
+    if not seeds or any(not 0 <= seed <= 2**32 - 1 for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds are distinct whole numbers from 0 to {2**32 - 1}")
+    return seeds
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"it holds {name}")
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A benchmark's --json results; NaN or Infinity in them is refused (JSON has neither, and a NaN
+    would pool into every mean)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except FileNotFoundError:
         raise UsageError(f"--merge: {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError:
+        raise UsageError(f"--merge: {path} is not a benchmark JSON file (JSONDecodeError)") from None
+    except ValueError as exc:  # NaN, Infinity; UnicodeDecodeError
+        raise UsageError(f"--merge: {path} is not a benchmark JSON file ({exc if 'it holds' in str(exc) else type(exc).__name__})") from None
+    except OSError as exc:
         raise UsageError(f"--merge: {path} is not a benchmark JSON file ({type(exc).__name__})") from None
 
 
@@ -108,7 +131,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         from safecompress.bench import plan as bench_plan
         from safecompress.bench import results as bench_results
 
-        seeds = bench.parse_seeds(getattr(args, "seeds", None))
+        seeds = getattr(args, "seeds", None)
         plan = bench_plan.make_plan(quick=args.quick, seeds=seeds, claim_only=bool(getattr(args, "claim_only", False)), arms=getattr(args, "arms", None))
         command = "safecompress " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "safecompress bench compress" + (" --quick" if args.quick else "")
 
@@ -136,7 +159,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
             if args.json:
                 atomic_write_text(args.json, json.dumps(json_safe(partial), indent=2, default=str) + "\n")
 
-        seeds = bench.parse_seeds(getattr(args, "seeds", None)) or ((0,) if args.quick else (0, 1, 2))
+        seeds = getattr(args, "seeds", None) or ((0,) if args.quick else (0, 1, 2))
         results = heterogeneous.run_heterogeneous_benchmark(seeds, quick=args.quick, device=device, log=lambda line: console.print(line, highlight=False, markup=False), checkpoint=save)
         results["command"] = "safecompress " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "safecompress bench heterogeneous"
         markdown = heterogeneous.render_markdown(results)

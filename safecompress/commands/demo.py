@@ -36,13 +36,13 @@ def demo_project() -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from safecompress.cli import finite_float, whole_number
+    from safecompress.cli import finite_float, seed_number, whole_number
 
     parser.add_argument("--out", type=Path, default=Path("safecompress-demo"), help="output folder (default safecompress-demo)")
     parser.add_argument("--overwrite", action="store_true", default=None, help="replace an earlier demo's outputs in --out (refused otherwise)")
     parser.add_argument("--density", type=finite_float, default=0.1)
     parser.add_argument("--epochs", type=whole_number(1), help="epochs for the dense model and for compression (default: the recipe's)")
-    parser.add_argument("--seed", type=whole_number(0), default=0)
+    parser.add_argument("--seed", type=seed_number, default=0)
     parser.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--rootdir", type=Path, help="project root (default: nearest pyproject.toml with [tool.safecompress])")
     parser.add_argument("-q", "--quiet", action="count", default=0)

@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
@@ -22,7 +21,7 @@ import torch
 from safecompress.driver.identity import differences
 from safecompress.driver.stream import TrainState
 from safecompress.errors import UsageError
-from safecompress.fsutil import atomic_write_bytes, atomic_write_text, json_safe
+from safecompress.fsutil import NotRegularFileError, atomic_write_bytes, atomic_write_text, json_safe, open_regular
 from safecompress.rngstate import capture_rng, restore_rng
 
 if TYPE_CHECKING:
@@ -126,14 +125,14 @@ def replay_decisions(path: Path, count: int) -> list[dict[str, Any]]:
 def _log_lines(path: Path) -> list[str]:
     """The lines of the decision log, read without following a link or blocking on a FIFO."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        fd = open_regular(path, follow_links=False)
     except FileNotFoundError:
         return []
+    except NotRegularFileError:
+        raise UsageError(f"cannot resume: {path} is not a regular file (a folder, FIFO or device)") from None
     except OSError as exc:
         raise UsageError(f"cannot resume: cannot read {path} ({exc.strerror or exc})") from None
     with os.fdopen(fd, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-            raise UsageError(f"cannot resume: {path} is not a regular file (a folder, FIFO or device)")
         raw = stream.read()
     try:
         return raw.decode("utf-8").splitlines()

@@ -63,7 +63,20 @@ def require_weights_kept(model: Any, settings: CompressSettings) -> list[str]:
         raise UsageError(f"{type(model).__name__} has no maskable weights in scope (Conv/Linear/attention; see --include, --exclude, --embeddings): there is nothing to compress")
     if round(density * maskable) < 1:
         raise UsageError(f"--density {density:g} keeps no weight of the {maskable:,} maskable weights (the smallest useful density is {1 / maskable:.2g})")
+    empty = _emptied_layers(layers, settings)
+    if empty:
+        names = ", ".join(empty[:3]) + (f" and {len(empty) - 3} more" if len(empty) > 3 else "")
+        raise UsageError(f"--density {density:g} keeps no weight in {names} ({settings.distribution} allocation): the model would ship with dead layers; raise --density")
     return [layer.name for layer in layers]
+
+
+def _emptied_layers(layers: list[Any], settings: CompressSettings) -> list[str]:
+    """The maskable layers the initial allocation gives no weight (per-layer counts are kept by
+    every topology update, so a layer empty at the start stays empty)."""
+    from safecompress.sparse.allocation import initial_masks
+
+    masks = initial_masks(layers, settings.density, settings.distribution, settings.init if settings.distribution != "magnitude_global" else "magnitude")  # type: ignore[arg-type]
+    return [layer.name for layer, mask in zip(layers, masks) if not bool(mask.any())]
 
 
 def attempt_summary(result: LoopResult, attempt: int, plan: dict[str, Any]) -> dict[str, Any]:

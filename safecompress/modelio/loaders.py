@@ -66,7 +66,7 @@ def load_sparse(path: Path, options: dict[str, Any]) -> Optional["nn.Module"]:
     num_classes = options.get("num_classes")
     recorded_classes = recorded["arch_kwargs"].get("num_classes")
     if recorded_classes is not None and not (isinstance(recorded_classes, int) and not isinstance(recorded_classes, bool) and 0 < recorded_classes <= 2**31 - 1):
-        raise UsageError(f"{path}: bad artifact metadata (num_classes is {printable(recorded_classes)[:40]}, not a positive whole number)")
+        raise UsageError(f"{path}: bad artifact metadata (num_classes is {printable(repr(recorded_classes))[:40]}, not a positive whole number)")
     if num_classes is not None and recorded_classes is not None and recorded_classes != num_classes:
         raise UsageError(f"{path} was compressed with num_classes={recorded_classes!r}, but --num-classes {num_classes} was given")
     factory = options.get("factory")

@@ -126,7 +126,12 @@ def load_state_dict_into(model: "nn.Module", state_dict: dict[str, "torch.Tensor
     missing = [k for k in expected if k not in state_dict and storage_key(expected[k]) not in present]
     unexpected = [k for k in state_dict if k not in expected]
     mismatched = [k for k in state_dict if k in expected and tuple(state_dict[k].shape) != tuple(expected[k].shape)]
+    # A half-precision file loads into a float model; an integer or bool tensor would be cast silently.
+    miskinded = [k for k in state_dict if k in expected and state_dict[k].is_floating_point() != expected[k].is_floating_point()]
     problems = []
+    if miskinded:
+        k = miskinded[0]
+        problems.append(f"{k!r} is {state_dict[k].dtype} in the file but {expected[k].dtype} in the model{_more(miskinded)}")
     if mismatched:
         k = mismatched[0]
         problems.append(f"{k!r} has shape {tuple(state_dict[k].shape)} in the file but {tuple(expected[k].shape)} in the model{_more(mismatched)}")
@@ -136,5 +141,8 @@ def load_state_dict_into(model: "nn.Module", state_dict: dict[str, "torch.Tensor
         problems.append(f"unexpected key {unexpected[0]!r}{_more(unexpected)}")
     if problems:
         raise UsageError(f"the weights in {source} do not fit {label}: " + "; ".join(problems) + " (check --arch and --num-classes)")
-    model.load_state_dict(state_dict, strict=False)
+    try:
+        model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as exc:  # a copy torch cannot make (a dtype it has no kernel for)
+        raise UsageError(f"the weights in {source} do not fit {label}: {one_line(exc)}") from None
     return model

@@ -404,13 +404,14 @@ def _build_model(
             probe = _as_module(path, build())
     except SparseArtifactError:
         raise
-    except Exception:  # noqa: BLE001 - a factory that cannot build on meta
+    except Exception as exc:  # noqa: BLE001 - a factory that cannot build on meta, or arguments it rejects
+        if set(metadata["arch_kwargs"]) - {"num_classes"}:  # the file's sizes: never allocated unchecked
+            recorded = ", ".join(sorted(metadata["arch_kwargs"]))
+            failure = f"{type(exc).__name__}: {first_line(exc)}"
+            raise SparseArtifactError(f"{path}: building {label} with the recorded arguments ({recorded}) on the meta device failed ({failure}), so their sizes cannot be checked before allocating") from None
         probe = None
     if probe is not None:
         _check_declared_shapes(path, metadata, tensors, unwrap_model(probe).state_dict())
-    elif set(metadata["arch_kwargs"]) - {"num_classes"}:
-        recorded = ", ".join(sorted(metadata["arch_kwargs"]))
-        raise SparseArtifactError(f"{path}: {label} cannot be built on the meta device, so the sizes the file records ({recorded}) cannot be checked before allocating")
     try:
         return _as_module(path, build())
     except SparseArtifactError:

@@ -25,8 +25,9 @@ def with_section(project, text: str) -> None:
     [
         ('thresholds = "abc"\n', "'thresholds' must be a table"),
         ("compress = 5\n", "'compress' must be a table"),
-        ('seed = "abc"\n', "'seed' must be a whole number ≥ 0"),
-        ("seed = -1\n", "'seed' must be a whole number ≥ 0"),
+        ('seed = "abc"\n', "'seed' must be a whole number from 0 to 4294967295"),
+        ("seed = -1\n", "'seed' must be a whole number from 0 to 4294967295"),
+        ("seed = 99999999999999999999\n", "'seed' must be a whole number from 0 to 4294967295"),
         ('data-options = "x"\n', "'data-options' must be a table"),
         ("gate-refs = 0\n", "'gate-refs' must be a whole number ≥ 1"),
         ("bogus = 1\n", "unknown key 'bogus'"),
