@@ -408,7 +408,8 @@ def _build_model(
         if set(metadata["arch_kwargs"]) - {"num_classes"}:  # the file's sizes: never allocated unchecked
             recorded = ", ".join(sorted(metadata["arch_kwargs"]))
             failure = f"{type(exc).__name__}: {first_line(exc)}"
-            raise SparseArtifactError(f"{path}: building {label} with the recorded arguments ({recorded}) on the meta device failed ({failure}), so their sizes cannot be checked before allocating") from None
+            unchecked = "so their sizes cannot be checked before allocating"
+            raise SparseArtifactError(f"{path}: building {label} with the recorded arguments ({recorded}) on the meta device failed ({failure}), {unchecked}") from None
         probe = None
     if probe is not None:
         _check_declared_shapes(path, metadata, tensors, unwrap_model(probe).state_dict())
