@@ -17,6 +17,7 @@ import torch
 from compress_project import QUICK, run_in
 
 from safecompress.driver.checkpoint import read_checkpoint, save_checkpoint
+from safecompress.driver.outputs import LOCK_NAME
 from safecompress.models import small_cnn
 from safecompress.sparse import export_state_dict
 
@@ -27,8 +28,8 @@ LONGER = ("--arch", "safecompress.models:small_cnn", "--num-classes", "10", "--u
 
 
 def digests(folder: Path) -> dict[str, str]:
-    """SHA-256 of every file in ``folder``: what 'intact' means."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    """SHA-256 of every file in ``folder``: what 'intact' means (the lock names its latest holder, no result)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file() and p.name != LOCK_NAME}
 
 
 def copy_of(finished_run: Path, tmp_path: Path) -> Path:
