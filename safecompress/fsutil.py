@@ -184,23 +184,29 @@ def open_regular(path: str | os.PathLike[str], *, follow_links: bool = True) -> 
     return fd
 
 
+def read_regular_bytes(path: str | os.PathLike[str], limit: int, *, follow_links: bool = True) -> bytes:
+    """The bytes of the regular file at ``path`` (:func:`open_regular`); a file larger than
+    ``limit`` raises ValueError without being read."""
+    fd = open_regular(path, follow_links=follow_links)
+    with os.fdopen(fd, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size > limit:
+            raise ValueError(f"{path} is {size} bytes, more than the {limit} it can need")
+        return stream.read(limit + 1)
+
+
 def read_small_text(path: str | os.PathLike[str], limit: int = 1 << 20) -> str:
-    """The UTF-8 text of a small regular file (:func:`open_regular`), or a usage error saying why not:
-    a FIFO, folder or device, a huge or a non-UTF-8 file."""
+    """The UTF-8 text of a small regular file, or a usage error saying why not: a FIFO, folder or
+    device, a huge or a non-UTF-8 file."""
     from safecompress.errors import UsageError
 
     target = Path(path)
     try:
-        fd = open_regular(target)
-    except NotRegularFileError as exc:
+        raw = read_regular_bytes(target, limit)
+    except ValueError as exc:  # not a regular file, or too large
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot read {target}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as stream:
-        size = os.fstat(stream.fileno()).st_size
-        if size > limit:
-            raise UsageError(f"{target} is {size} bytes, more than the {limit} this file can need")
-        raw = stream.read(limit + 1)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

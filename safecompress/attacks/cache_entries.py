@@ -32,7 +32,7 @@ from typing import Mapping, Optional
 
 import torch
 
-from safecompress.fsutil import NotRegularFileError, atomic_write_bytes, open_regular
+from safecompress.fsutil import NotRegularFileError, atomic_write_bytes, read_regular_bytes
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +80,11 @@ def cache_secret() -> Optional[bytes]:
 def _read_small_regular(path: Path, limit: int) -> bytes:
     """The bytes of the regular file at ``path`` (never a link's target, never a FIFO), at most ``limit``."""
     try:
-        fd = open_regular(path, follow_links=False)
+        return read_regular_bytes(path, limit, follow_links=False)
     except NotRegularFileError:
         raise CacheEntryError(f"{path.name} is not a regular file (a FIFO, device or socket)") from None
-    with os.fdopen(fd, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size > limit:
-            raise CacheEntryError(f"{path.name} is larger than {limit} bytes")
-        return handle.read(limit + 1)
+    except ValueError:
+        raise CacheEntryError(f"{path.name} is larger than {limit} bytes") from None
 
 
 def _content_digest(tensors: Mapping[str, torch.Tensor]) -> str:
