@@ -15,7 +15,7 @@ from typing import Any, Callable, NoReturn, Optional, Sequence
 from rich.console import Console
 
 from safecompress import __version__
-from safecompress.config import config_from_args
+from safecompress.config import MAX_SEED, config_from_args
 from safecompress.errors import ExitCode, SafeCompressError, UsageError
 from safecompress.textsafe import markup_safe, printable
 
@@ -66,7 +66,7 @@ def whole_number(minimum: int, maximum: Optional[int] = None) -> Callable[[str],
 
 
 #: An argparse type for seeds: numpy's legacy seeding accepts 0 to 2**32 - 1, and so do we.
-seed_number = whole_number(0, 2**32 - 1)
+seed_number = whole_number(0, MAX_SEED)
 
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:

@@ -71,7 +71,7 @@ EXPECTED = {
     "table": "a table",
     "positive": "a whole number ≥ 1",
     "count": "a whole number ≥ 0",
-    "seed": f"a whole number from 0 to {2**32 - 1}",
+    "seed": f"a whole number from 0 to {MAX_SEED}",
     "number": "a finite number",
 }
 

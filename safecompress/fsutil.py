@@ -93,13 +93,14 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.replace(target, previous)
         os.replace(staging, target)
         if previous is not None:
-            _remove(previous.parent)
+            remove_path(previous.parent)
     finally:
         if staging.exists():
-            _remove(staging)
+            remove_path(staging)
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Remove a file, or a link itself (never its target), or a folder with everything in it."""
     import shutil
 
     if path.is_symlink() or path.is_file():

@@ -70,13 +70,14 @@ def render_attacks(results: dict[str, Any]) -> str:
 def seed_list(text: str) -> tuple[int, ...]:
     """An argparse type for ``--seeds``: a count (3 → 0, 1, 2) or a list of distinct seeds."""
     from safecompress.bench.compress import parse_seeds
+    from safecompress.config import MAX_SEED
 
     try:
         seeds = parse_seeds(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("invalid literal for int() with base 10: ") or f"{text!r} is not a seed list") from None
-    if not seeds or any(not 0 <= seed <= 2**32 - 1 for seed in seeds) or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"{text!r}: seeds are distinct whole numbers from 0 to {2**32 - 1}")
+    if not seeds or any(not 0 <= seed <= MAX_SEED for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds are distinct whole numbers from 0 to {MAX_SEED}")
     return seeds
 
 

@@ -12,7 +12,6 @@ folder for the whole run; a second run into it is refused with one line naming t
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from types import TracebackType
 from typing import Iterable, Optional
 
 from safecompress.errors import UsageError
-from safecompress.fsutil import require_writable_dir
+from safecompress.fsutil import remove_path, require_writable_dir
 from safecompress.textsafe import printable
 
 LOCK_NAME = ".safecompress.lock"
@@ -64,15 +63,7 @@ def prepare_output_folder(out: Path, *, resume: bool, overwrite: bool, names: It
         raise UsageError(f"--out {out} holds an earlier run ({shown}): {choices} or another --out")
     require_writable_dir(out, "--out")
     for path in found:
-        _remove_output(path)
-
-
-def _remove_output(path: Path) -> None:
-    """An earlier output: a file, a link (removed itself, never its target) or a folder (``hf/``)."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
+        remove_path(path)  # a file, a link itself (never its target) or a folder (hf/)
 
 
 class OutputLock:

@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
+from safecompress.architectures import MAX_RECORDED_INT
 from safecompress.errors import UsageError
 from safecompress.hookspecs import hookimpl
 from safecompress.modelio.formats import detect_format, read_safetensors_header, require_regular_file
@@ -65,7 +66,7 @@ def load_sparse(path: Path, options: dict[str, Any]) -> Optional["nn.Module"]:
         raise UsageError(one_line(exc)) from None
     num_classes = options.get("num_classes")
     recorded_classes = recorded["arch_kwargs"].get("num_classes")
-    if recorded_classes is not None and not (isinstance(recorded_classes, int) and not isinstance(recorded_classes, bool) and 0 < recorded_classes <= 2**31 - 1):
+    if recorded_classes is not None and not (isinstance(recorded_classes, int) and not isinstance(recorded_classes, bool) and 0 < recorded_classes <= MAX_RECORDED_INT):
         raise UsageError(f"{path}: bad artifact metadata (num_classes is {printable(repr(recorded_classes))[:40]}, not a positive whole number)")
     if num_classes is not None and recorded_classes is not None and recorded_classes != num_classes:
         raise UsageError(f"{path} was compressed with num_classes={recorded_classes!r}, but --num-classes {num_classes} was given")
