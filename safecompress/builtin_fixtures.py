@@ -67,6 +67,12 @@ def dense_model(session: "SafetySession", device: Any) -> Any:
     return session.dense_model.to(device).eval()
 
 
+def dense_parent(session: "SafetySession", device: Any) -> Any:
+    """The dense parent, or None when the run has none (an absolute-only gate): for fixtures that
+    fall back to absolute limits. Requirements reaching it count as relative (docs/writing-tests.md)."""
+    return None if session.dense_model is None else session.dense_model.to(device).eval()
+
+
 def data(config: "Config", seed: int) -> Any:
     name = config.getoption("data")
     if not name:
@@ -116,6 +122,7 @@ def safecompress_register_fixtures(register: Callable[..., None]) -> None:
         (train_recipe, "session"),
         (model, "model"),
         (dense_model, "session"),
+        (dense_parent, "session"),
         (record, "test"),
         (tmp_path, "test"),
     ):

@@ -127,7 +127,13 @@ def build_parser(pm: Any) -> ArgumentParser:
     test = commands.add_parser("test", help="run the safety tests against one model (the CI gate)")
     test.add_argument("model", type=Path, help="model file or Hugging Face directory")
     test.add_argument("paths", nargs="*", type=Path, help="test files or folders (default: [tool.safecompress] tests, else safety_tests/)")
-    test.add_argument("--dense", type=Path, help="the dense parent, for tests that compare against it (dense_model fixture)")
+    test.add_argument("--dense", type=Path, help="the dense parent, for requirements relative to it (default: the parent a compressed artifact records, SHA-256 checked)")
+    test.add_argument(
+        "--absolute-only",
+        dest="absolute_only",
+        action="store_true",
+        help="gate on absolute limits only: requirements relative to the dense parent fall back or skip (without it, a missing parent is an error)",
+    )
     add_model_options(test)
     add_session_options(test)
     pm.hook.safecompress_addoption(parser=test, command="test")
@@ -151,10 +157,15 @@ def cmd_test(args: argparse.Namespace, pm: Any, console: Console) -> int:
     pm.register(TerminalReporter(console, config.verbosity), name="terminalreporter")
 
     def body(session: Any) -> Optional[int]:
-        model, info = session.load_model(args.model)
-        if args.dense is not None:
-            session.dense_model, _ = session.load_model(args.dense)
+        from safecompress.driver.gate_record import prepare_gate
+
         session.collect()
+        dense, notes = prepare_gate(session, args.model, args.dense, bool(args.absolute_only))
+        for note in notes:
+            console.print(f"note: {printable(note)}", markup=False, highlight=False)
+        model, info = session.load_model(args.model)
+        if dense is not None:
+            session.dense_model, _ = session.load_model(dense)
         session.set_model(model, label=args.model.name, info=info)
         session.run()
         return None

@@ -229,6 +229,20 @@ def delong_difference(scores_a: np.ndarray, scores_b: np.ndarray, membership: np
     return Interval(diff, max(-1.0, diff - half), min(1.0, diff + half), level, "paired-delong")
 
 
+def paired_rate_difference(correct_a: np.ndarray, correct_b: np.ndarray, level: float = 0.95) -> Interval:
+    """mean(a) − mean(b) for two 0/1 outcomes on the *same* rows (two models' correctness on one
+    test split), with a normal interval on the per-row differences (the paired analogue of
+    Clopper–Pearson, as in McNemar's test): rows both models get right or wrong cancel out, so a
+    one-point drop is visible on 2,000 rows where two independent intervals would overlap."""
+    a, b = np.asarray(correct_a, dtype=np.float64).ravel(), np.asarray(correct_b, dtype=np.float64).ravel()
+    if a.shape != b.shape or a.size < 2:
+        raise ValueError(f"paired rates need the same rows for both (got {a.size} and {b.size})")
+    differences = a - b
+    value = float(differences.mean())
+    half = stats.norm.ppf(0.5 + level / 2) * float(differences.std(ddof=1)) / math.sqrt(differences.size)
+    return Interval(value, max(-1.0, value - half), min(1.0, value + half), level, "paired-normal")
+
+
 def _bootstrap_weights(rng: np.random.Generator, size: int, draws: int) -> np.ndarray:
     """Multinomial resampling counts: resampling by weights avoids re-sorting for every draw."""
     return rng.multinomial(size, np.full(size, 1.0 / size), size=draws).astype(np.float64)

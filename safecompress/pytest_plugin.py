@@ -18,7 +18,8 @@ import pytest
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("safecompress", "safety tests against a model (safecompress)")
     group.addoption("--safecompress-model", metavar="MODEL", help="run the collected tests as safecompress safety tests against MODEL")
-    group.addoption("--safecompress-dense", metavar="MODEL", help="the dense parent, for tests that compare against it (dense_model)")
+    group.addoption("--safecompress-dense", metavar="MODEL", help="the dense parent, for requirements relative to it (default: the one a compressed artifact records)")
+    group.addoption("--safecompress-absolute-only", action="store_true", help="gate on absolute limits only (without it, a relative requirement with no parent is an error)")
     group.addoption("--safecompress-arch", metavar="REF", help="architecture for a bare state dict (torchvision:NAME, package.module:factory)")
     group.addoption("--safecompress-num-classes", type=int, metavar="N", help="classes passed to the architecture")
     group.addoption("--safecompress-trust-pickle", action="store_true", help="allow a whole pickled module (runs code: trusted files only)")
@@ -36,6 +37,8 @@ MARKERS = (
     "remedy(name): the training-time defense a safecompress test declares",
     "severity(weight): weight of a safecompress test's failure when candidates are ranked",
     "performance: a safecompress task-performance test; while red, steering backs remedies off",
+    "target(serves): a safecompress steering target: steers training, reported as met or missed, never fails the run",
+    "requirement: a safecompress requirement: what the shipped model must satisfy",
 )
 
 
@@ -83,6 +86,9 @@ class Bridge:
         self.model_path = Path(config.getoption("safecompress_model"))
         dense = config.getoption("safecompress_dense")
         self.dense_path = Path(dense) if dense else None
+        self.absolute_only = bool(config.getoption("safecompress_absolute_only"))
+        self.pytest_config = config
+        self.items: list[Any] = []  # the safety items pytest collected: the gate's requirements are among them
         self.sc_config = config_from_args(option, get_plugin_manager(), "pytest", start=Path(config.invocation_params.dir))
         self.session = SafetySession(self.sc_config)
         self.started = False
@@ -95,12 +101,18 @@ class Bridge:
 
     def ensure_model(self) -> None:
         if not self.model_ready:
+            from safecompress.driver.gate_record import prepare_gate
             from safecompress.errors import SafeCompressError
 
             try:
+                self.session.items = list(self.items)
+                dense, notes = prepare_gate(self.session, self.model_path, self.dense_path, self.absolute_only)
+                terminal = self.pytest_config.pluginmanager.get_plugin("terminalreporter")
+                for note in notes if terminal is not None else []:
+                    terminal.write_line(f"safecompress note: {note}")
                 model, info = self.session.load_model(self.model_path)
-                if self.dense_path is not None:
-                    self.session.dense_model, _ = self.session.load_model(self.dense_path)
+                if dense is not None:
+                    self.session.dense_model, _ = self.session.load_model(dense)
             except SafeCompressError as exc:
                 from safecompress.textsafe import printable
 
@@ -136,6 +148,7 @@ class SafetyModule(pytest.File):
         for module in (m for item in items for m in item.fixture_namespaces()):
             session.fixtures.parse_namespace_once(module, baseid=relpath(self.path, session.config.rootdir), rank=3)
         for item in items:
+            self.bridge.items.append(item)
             yield SafetyItem.from_parent(self, name=item.name, safety_item=item)
 
 
@@ -156,6 +169,12 @@ class SafetyItem(pytest.Item):
             self.user_properties.append((name, value))
         for check in report.checks:
             self.user_properties.append((f"{check.name}.margin", check.margin))
+        self.user_properties += [("role", report.role), ("evidence", report.evidence)]
+        if report.outcome == "missed":  # a steering target: reported, never a failure
+            import warnings
+
+            self.user_properties.append(("target", "missed"))
+            warnings.warn(pytest.PytestWarning(f"{self.safety_item.nodeid}: {report.message}"), stacklevel=1)
         if report.outcome == "skipped":
             pytest.skip(report.message)
         if report.outcome == "xfailed":

@@ -66,13 +66,14 @@ optimizer = "adam"
 density = 0.1
 
 [tool.safecompress.thresholds]
-accuracy_min = 0.0           # an absolute floor on population accuracy: set yours
-accuracy_drop_max = 0.01
-loss_auc_max = 0.60
-loop_rmia_auc_max = 0.58
-loop_rmia_gain_min = 0.10
-rmia_auc_max = 0.65
-dense_auc_tolerance = 0.0
+accuracy_min = 0.0           # an absolute accuracy floor (the only accuracy limit without a dense parent): set yours
+accuracy_drop_max = 0.01     # requirement: held-out test accuracy at most 1 point below the dense parent's
+rmia_gain_min = 0.05         # requirement: gate RMIA AUC at least 0.05 below the dense parent's
+dense_auc_tolerance = 0.0    # requirement: the loss attack no more successful than on the dense parent
+rmia_auc_max = 0.65          # requirement without a dense parent (--absolute-only)
+loss_auc_max = 0.60          # steering target (in the loop)
+loop_rmia_auc_max = 0.58     # steering target without a dense parent (with one it is calibrated from rmia_gain_min)
+loop_rmia_margin_se = 1.0
 """
 
 
@@ -118,9 +119,9 @@ safecompress_plugins = ["safecompress.suite.fixtures"]
 '''
 
 SUITE_TESTS = {
-    "test_accuracy.py": '''"""The shipped performance test (source: safecompress/suite/test_accuracy.py); add your own beside it."""
+    "test_accuracy.py": '''"""The shipped performance tests (source: safecompress/suite/test_accuracy.py); add your own beside them."""
 
-from safecompress.suite.test_accuracy import test_accuracy  # noqa: F401
+from safecompress.suite.test_accuracy import test_accuracy, test_held_out_accuracy  # noqa: F401
 ''',
     "test_membership.py": '''"""The shipped membership tests (source: safecompress/suite/test_membership.py); add your own beside them."""
 

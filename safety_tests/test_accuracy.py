@@ -1,3 +1,3 @@
-"""The shipped performance test (source: safecompress/suite/test_accuracy.py); add your own beside it."""
+"""The shipped performance tests (source: safecompress/suite/test_accuracy.py); add your own beside them."""
 
-from safecompress.suite.test_accuracy import test_accuracy  # noqa: F401
+from safecompress.suite.test_accuracy import test_accuracy, test_held_out_accuracy  # noqa: F401

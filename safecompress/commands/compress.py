@@ -123,22 +123,23 @@ def comparison_table(report: dict[str, Any], width: int) -> Table:
     title = "dense parent vs compressed (95 % intervals)"
     if wide:
         table = Table(title=title, title_justify="left")
-        for column in ("metric", "dense", "compressed", "Δ", "outcome"):
+        for column in ("metric (evidence)", "role, limit", "dense", "compressed", "Δ", "outcome"):
             table.add_column(column)
     else:  # no vertical rules, names fold, numbers never break; Δ's interval is in report.md
         table = Table(title=title, title_justify="left", caption=share, caption_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        table.add_column("metric", overflow="fold")
+        table.add_column("metric (evidence)", overflow="fold")
+        table.add_column("role, limit", overflow="fold")
         for column in ("dense", "compressed", "Δ", "outcome"):
             table.add_column(column, no_wrap=True)
-    table.add_row("maskable density", f"{dense['maskable_density']:.4f}", f"{compressed['maskable_density']:.4f}", "", "")
-    table.add_row("whole-model density", f"{dense['whole_model_density']:.4f}", f"{compressed['whole_model_density']:.4f}", "", share if wide else "")
+    table.add_row("maskable density", "", f"{dense['maskable_density']:.4f}", f"{compressed['maskable_density']:.4f}", "", "")
+    table.add_row("whole-model density", "", f"{dense['whole_model_density']:.4f}", f"{compressed['whole_model_density']:.4f}", "", share if wide else "")
     if wide:
         for row in comparison_rows(report):
-            table.add_row(*row)
+            table.add_row(*(markup_safe(cell) for cell in row))
         return table
     for cells in comparison_cells(report):
         stacked = ["\n".join(part for part in (cells[key], cells[f"{key}_interval"]) if part) for key in ("dense", "compressed")]
-        table.add_row(cells["metric"], *stacked, cells["delta"], outcome_text(cells, short=True))
+        table.add_row(cells["metric"], cells["limit"], *stacked, cells["delta"], outcome_text(cells, short=True))
     return table
 
 

@@ -108,28 +108,44 @@ def _performance_advice(trade: dict[str, Any], settings: dict[str, Any]) -> list
 
 
 def diagnose(gate_tests: list[dict[str, Any]], decisions: list[dict[str, Any]], judged: list[dict[str, Any]], attempts: list[dict[str, Any]], settings: dict[str, Any]) -> Optional[dict[str, Any]]:
-    """The report's ``diagnosis``: None when every gate test passed."""
+    """The report's ``diagnosis``: None when the gate passed. Each red test is a *requirement missed*
+    (or a test that broke); what training could do about it is read from the steering target that
+    serves it (``mark.target(serves=...)``), the test the loop actually judged. Missed targets are
+    listed apart: they steer, and do not make a run red."""
     red = [t for t in gate_tests if t["outcome"] in ("failed", "error")]
     if not red:
         return None
     tests = []
     for test in red:
-        ladder = [test["remedy"]] + [name for name, _ in test.get("fallback_remedies", [])] if test.get("remedy") else []
+        name = test["nodeid"].split("::")[-1]
+        serving = [t for t in gate_tests if t.get("role") == "target" and t.get("serves") == name]
+        steering = serving[0] if serving else test
+        ladder = [steering["remedy"]] + [rung for rung, _ in steering.get("fallback_remedies", [])] if steering.get("remedy") else []
         remedies = _remedy_history(decisions, ladder)
-        trade = _trade_off(judged, test["nodeid"])
-        near_chance = near_chance_limits(test)
+        trade = _trade_off(judged, steering["nodeid"])
+        near_chance = near_chance_limits(steering)
         tests.append(
             {
                 "nodeid": test["nodeid"],
+                "kind": "requirement missed" if test["outcome"] == "failed" else "error",
                 "margin": test["margin"],
                 "message": test["message"],
+                "targets": [{"nodeid": t["nodeid"], "outcome": t["outcome"], "margin": t["margin"]} for t in serving],
                 "remedies": remedies,
                 "trade_off": trade,
                 "near_chance": near_chance,
-                "advice": _advice(test, trade, remedies, settings, near_chance),
+                "advice": _advice(steering, trade, remedies, settings, near_chance),
             }
         )
-    return {"red_tests": tests, "attempts": len(attempts), "judged_checkpoints": len(judged)}
+    missed = [{"nodeid": t["nodeid"], "serves": t.get("serves"), "margin": t["margin"], "message": t["message"]} for t in gate_tests if t["outcome"] == "missed"]
+    return {"red_tests": tests, "missed_targets": missed, "attempts": len(attempts), "judged_checkpoints": len(judged)}
+
+
+def _target_line(target: dict[str, Any]) -> str:
+    margin = "–" if target["margin"] is None else f"{target['margin']:+.4f}"
+    if target["outcome"] == "passed":
+        return f"its steering target {target['nodeid'].split('::')[-1]} was met on the shipped model (margin {margin}): meeting it did not predict the requirement here"
+    return f"its steering target {target['nodeid'].split('::')[-1]} was {target['outcome']} on the shipped model (margin {margin})"
 
 
 def diagnosis_lines(diagnosis: Optional[dict[str, Any]]) -> list[str]:
@@ -139,7 +155,8 @@ def diagnosis_lines(diagnosis: Optional[dict[str, Any]]) -> list[str]:
     lines = [f"Why it is red ({diagnosis['attempts']} attempt(s), {diagnosis['judged_checkpoints']} judged checkpoints):"]
     for test in diagnosis["red_tests"]:
         margin = "–" if test["margin"] is None else f"{test['margin']:+.4f}"
-        lines.append(f"- {test['nodeid']}: margin {margin} ({test['message']})")
+        lines.append(f"- {test.get('kind', 'requirement missed')}: {test['nodeid']}: margin {margin} ({test['message']})")
+        lines += [f"  - {_target_line(target)}" for target in test.get("targets", [])]
         for remedy in test["remedies"]:
             if not remedy["decisions_on"]:
                 lines.append(f"  - not tried: {remedy['remedy']} (never switched on at a decision)")
@@ -148,4 +165,8 @@ def diagnosis_lines(diagnosis: Optional[dict[str, Any]]) -> list[str]:
             stalled = ", stalled at its cap" if remedy["stalled"] else ""
             lines.append(f"  - tried {remedy['remedy']}: up to weight {remedy['max_weight']:g}, on at {remedy['decisions_on']} decisions, mean effect on the margin {effect} per decision{stalled}")
         lines += [f"  - {line}" for line in test["advice"]]
+    for target in diagnosis.get("missed_targets", []):
+        margin = "–" if target["margin"] is None else f"{target['margin']:+.4f}"
+        serves = f" (serves {target['serves']})" if target.get("serves") else ""
+        lines.append(f"- steering target missed, which does not make the run red: {target['nodeid']}{serves}: margin {margin}")
     return lines

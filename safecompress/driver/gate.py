@@ -27,7 +27,8 @@ class GateRun:
 
     @property
     def passed(self) -> bool:
-        return not any(r.red for r in self.reports)
+        """Every requirement met (a missed steering target does not make the gate red)."""
+        return not any(r.fails_gate for r in self.reports)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,12 +63,23 @@ def _intervals(report: TestReport) -> dict[str, tuple[float, Optional[float], Op
 
 
 def _check_outcome(report: TestReport, metric: str) -> str:
-    """The verdict of the check on ``metric`` ("passed"/"failed"); "" for a metric no check judged
-    (a value recorded beside one, such as a TPR or the parent's number), which decides nothing."""
+    """The verdict of the check on ``metric`` ("passed"/"failed", "met"/"missed" for a steering
+    target's); "" for a metric no check judged (a value recorded beside one, such as a TPR or the
+    parent's number), which decides nothing."""
     check = next((c for c in report.checks if c.name == metric), None)
     if check is None:
         return ""
+    if report.role == "target":
+        return "met" if check.passed else "missed"
     return "passed" if check.passed else "failed"
+
+
+def _limit_text(report: TestReport, metric: str) -> str:
+    """The check's limit and role as a table cell: ``requirement <= -0.05 (point)``, "" for a bare metric."""
+    check = next((c for c in report.checks if c.name == metric), None)
+    if check is None:
+        return ""
+    return f"{report.role} {check.op} {check.limit:.4g} ({check.policy})"
 
 
 def compare(compressed: GateRun, dense: GateRun) -> list[dict[str, Any]]:
@@ -95,6 +107,9 @@ def compare(compressed: GateRun, dense: GateRun) -> list[dict[str, Any]]:
                 "delta_interval": [low - d_high, high - d_low] if (low is not None and d_low is not None and high is not None and d_high is not None) else None,
                 "compressed_outcome": _check_outcome(report, name),
                 "dense_outcome": _check_outcome(other, name),
+                "evidence": report.evidence,
+                "role": report.role,
+                "limit": _limit_text(report, name),
             }
             rows.append(row)
     rows.append(
@@ -109,6 +124,9 @@ def compare(compressed: GateRun, dense: GateRun) -> list[dict[str, Any]]:
             "delta_interval": [compressed.test_accuracy["low"] - dense.test_accuracy["high"], compressed.test_accuracy["high"] - dense.test_accuracy["low"]],
             "compressed_outcome": "",
             "dense_outcome": "",
+            "evidence": "gate",
+            "role": "",
+            "limit": "",
         }
     )
     return rows

@@ -24,6 +24,7 @@ from safecompress.driver.budget import BudgetPlan, Work, count_judged_rows, plan
 from safecompress.driver.checkpoint import checkpoint_attempt
 from safecompress.driver.diagnosis import diagnose
 from safecompress.driver.gate import compare, exit_status, run_gate, versions
+from safecompress.driver.gate_record import GATE_KEY, make_gate_record
 from safecompress.driver.identity import run_identity
 from safecompress.driver.loop import CompressionLoop, LoopResult, Timers, cheap_tests, fitting_updates, training_steps
 from safecompress.driver.outputs import OutputLock, prepare_output_folder
@@ -207,7 +208,7 @@ def _run_compress(
     setup_seconds = time.perf_counter() - baseline_started
     info = {**info, **model_densities(parent, scope)}  # the run's masking scope, not the default one
     roles = metric_roles(baseline)
-    warnings = list(roles.warnings)
+    warnings = list(roles.warnings) + session.role_notes() + [str(w) for r in baseline for w in r.info.get("warnings", [])]
     scope_problem = scope_warning(model_densities(parent, scope))
     if scope_problem:
         warnings.append(scope_problem)
@@ -228,7 +229,7 @@ def _run_compress(
         result.engine.masks,
         arch=arch,
         arch_kwargs=arch_kwargs or {},
-        extra_metadata={"parent": str(model_path)},
+        extra_metadata={"parent": str(model_path), GATE_KEY: make_gate_record(session, identity, model_path, out / "model.safetensors", settings.seed).to_metadata()},
     )
     export_state_dict(result.model, out / "model_dense_export.pt")
     if hasattr(result.model, "save_pretrained"):  # a transformers model: also a folder transformers loads as is

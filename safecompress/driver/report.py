@@ -72,7 +72,8 @@ def comparison_cells(report: dict[str, Any]) -> list[dict[str, str]]:
     """Each comparison row's parts as text: values and intervals apart, so a narrow table can stack them."""
     return [
         {
-            "metric": row["metric"],
+            "metric": f"{row['metric']} ({row.get('evidence', 'gate')})",
+            "limit": row.get("limit", ""),
             "dense": _fmt(row["dense"]),
             "dense_interval": _interval(row["dense_interval"]).strip(),
             "compressed": _fmt(row["compressed"]),
@@ -90,7 +91,7 @@ def outcome_text(cells: dict[str, str], short: bool = False) -> str:
     """ "passed → failed" on a check's row, empty on a metric no check judged."""
     if not (cells["dense_outcome"] or cells["compressed_outcome"]):
         return ""
-    words = {"passed": "ok", "failed": "FAIL"} if short else {}
+    words = {"passed": "ok", "failed": "FAIL", "met": "met", "missed": "MISS"} if short else {}
     return " → ".join(words.get(cells[k], cells[k]) or "–" for k in ("dense_outcome", "compressed_outcome"))
 
 
@@ -99,7 +100,7 @@ def comparison_rows(report: dict[str, Any]) -> list[list[str]]:
         return f"{value} {interval}" if interval else value
 
     return [
-        [c["metric"], joined(c["dense"], c["dense_interval"]), joined(c["compressed"], c["compressed_interval"]), joined(c["delta"], c["delta_interval"]), outcome_text(c)]
+        [c["metric"], c["limit"], joined(c["dense"], c["dense_interval"]), joined(c["compressed"], c["compressed_interval"]), joined(c["delta"], c["delta_interval"]), outcome_text(c)]
         for c in comparison_cells(report)
     ]
 
@@ -126,11 +127,17 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"baseline and reference models {timings['setup_s']:.1f}s",
         *([f"- {markdown_safe(budget_line(report['budget']))}"] if report.get("budget") else []),
         "",
-        "| metric | dense | compressed | Δ (compressed − dense) | outcome dense → compressed |",
-        "|---|---|---|---|---|",
+        "| metric (evidence) | role and limit | dense | compressed | Δ (compressed − dense) | outcome dense → compressed |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += ["| " + " | ".join([markdown_safe(row[0]), *row[1:]]) + " |" for row in comparison_rows(report)]  # the metric's name is the test's text
-    lines += ["", "Intervals are 95 %; Δ intervals are conservative (difference of independent intervals).", ""]
+    lines += ["| " + " | ".join([markdown_safe(row[0]), markdown_safe(row[1]), *row[2:]]) + " |" for row in comparison_rows(report)]  # the metric's name is the test's text
+    lines += [
+        "",
+        "Intervals are 95 %; Δ intervals are conservative (difference of independent intervals); a check on a difference (`…_minus_dense`) carries its own paired interval. "
+        "Evidence: *in-loop* numbers come from the cheap tests' small audit set (one reference model), *gate* numbers from the strong attacks on every member and non-member. "
+        "Requirements decide the verdict; targets steer training and are reported as met or missed.",
+        "",
+    ]
     if report.get("diagnosis"):
         lines += ["## Why it is red", ""] + [markdown_safe(line) for line in diagnosis_lines(report["diagnosis"])[1:]] + [""]
     roles = report["roles"]
@@ -347,7 +354,7 @@ def render_html(report: dict[str, Any]) -> str:
 <p>{html.escape(density_line(report))}; {len(report["updates"])} topology updates, seed {report["settings"]["seed"]}, device {html.escape(report["device"] + processes_text(report))}, {versions}</p>
 <p>{html.escape(shipped_line(report))}</p>
 {diagnosis_html}
-<table><tr><th>metric</th><th>dense</th><th>compressed</th><th>Δ</th><th>outcome</th></tr>
+<table><tr><th>metric (evidence)</th><th>role, limit</th><th>dense</th><th>compressed</th><th>Δ</th><th>outcome</th></tr>
 {rows}
 </table>
 <h2>Membership ROC (log scale)</h2><div class="charts">{roc_charts(report)}</div>

@@ -49,10 +49,15 @@ def write_junitxml(result: SessionResult, path: Path) -> None:
             ET.SubElement(properties, "property", name=key, value=_format_number(value))
         for check in report.checks:
             ET.SubElement(properties, "property", name=f"{check.name}.margin", value=_format_number(check.margin))
-        for key in ("cost", "remedy", "model_label"):
+        for check in report.checks:
+            ET.SubElement(properties, "property", name=f"{check.name}.limit", value=f"{check.op} {_format_number(check.limit)} ({check.policy})")
+        for key in ("cost", "evidence", "role", "serves", "remedy", "model_label"):
             value = getattr(report, key)
             if value:
                 ET.SubElement(properties, "property", name=key.replace("_label", ""), value=str(value))
+        if report.outcome == "missed":  # a steering target: reported, never a CI failure
+            ET.SubElement(properties, "property", name="target", value="missed")
+            ET.SubElement(case, "system-out").text = report.message
         if report.outcome == "failed":
             ET.SubElement(case, "failure", message=report.message).text = report.longrepr or report.message
         elif report.outcome == "error":
@@ -69,7 +74,7 @@ def write_junitxml(result: SessionResult, path: Path) -> None:
     atomic_write_text(path, '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
 
 
-_ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "xfailed": "➖", "xpassed": "⚠️"}
+_ICONS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "xfailed": "➖", "xpassed": "⚠️", "missed": "🎯"}
 
 
 def key_metrics(report: TestReport, limit: int = 4) -> str:
@@ -85,12 +90,15 @@ def render_markdown(result: SessionResult) -> str:
     metric names, messages) is a code span or :func:`markdown_safe`: one line, no markup, no HTML."""
     model = markdown_code(result.model.get("label") or "model")
     lines = [f"## SafeCompress safety tests: {model}", "", f"**{result.summary_line()}** (exit code {result.exitstatus})", ""]
-    lines += ["| | test | outcome | metrics | message |", "|---|---|---|---|---|"]
+    lines += ["| | test | outcome | role | evidence | metrics | message |", "|---|---|---|---|---|---|---|"]
     for report in result.reports:
         message = markdown_safe((report.message.splitlines() or [""])[0][:200])
-        lines.append(f"| {_ICONS.get(report.outcome, '')} | {markdown_code(report.nodeid)} | {report.outcome} | {markdown_safe(key_metrics(report))} | {message} |")
+        role = report.role if report.serves is None else f"target for {report.serves}"
+        lines.append(
+            f"| {_ICONS.get(report.outcome, '')} | {markdown_code(report.nodeid)} | {report.outcome} | {markdown_safe(role)} | {report.evidence} | {markdown_safe(key_metrics(report))} | {message} |"
+        )
     for error in result.collection_errors:
-        lines.append(f"| 💥 | collection | error | | {markdown_safe(error)} |")
+        lines.append(f"| 💥 | collection | error | | | | {markdown_safe(error)} |")
     return "\n".join(lines) + "\n"
 
 

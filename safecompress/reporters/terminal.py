@@ -15,7 +15,7 @@ from safecompress.textsafe import markup_safe, printable_lines
 if TYPE_CHECKING:
     from safecompress.runner.session import SafetySession
 
-STYLES = {"passed": "green", "failed": "red", "error": "red bold", "skipped": "yellow", "xfailed": "yellow", "xpassed": "yellow"}
+STYLES = {"passed": "green", "failed": "red", "error": "red bold", "skipped": "yellow", "xfailed": "yellow", "xpassed": "yellow", "missed": "magenta"}
 
 
 class TerminalReporter:
@@ -35,6 +35,8 @@ class TerminalReporter:
             self.console.print(f"collected {len(items) + len(session.deselected)} items{deselected}", highlight=False)
         for error in session.collection_errors:
             self.console.print(f"[red]ERROR collecting[/red] {markup_safe(error)}", highlight=False)
+        for note in session.role_notes() if self.verbosity >= 0 else []:
+            self.console.print(f"[yellow]note:[/yellow] {markup_safe(note)}", highlight=False)
 
     @hookimpl
     def safecompress_runtest_logreport(self, report: TestReport) -> None:
@@ -47,7 +49,9 @@ class TerminalReporter:
         if metrics:
             line += f"  [dim]{markup_safe(metrics)}[/dim]"
         self.console.print(line, highlight=False)
-        if report.outcome in ("failed", "error", "skipped") and report.message:
+        for warning in report.info.get("warnings", []) if self.verbosity >= 0 else []:
+            self.console.print(f"         [yellow]{markup_safe(str(warning))}[/yellow]", highlight=False)
+        if report.outcome in ("failed", "error", "skipped", "missed") and report.message:
             self.console.print(f"         [{style}]{markup_safe(report.message.splitlines()[0])}[/{style}]", highlight=False)
         if self.verbosity > 0 and report.longrepr:
             self.console.print(printable_lines(report.longrepr), markup=False, highlight=False)
@@ -57,14 +61,15 @@ class TerminalReporter:
         result = session.result(exitstatus)
         if self.verbosity >= 0 and result.reports:
             table = Table(title="safety tests", title_justify="left")
-            for column in ("test", "outcome", "cost", "metrics", "margin"):
+            for column in ("test", "outcome", "role", "evidence", "metrics", "margin"):
                 table.add_column(column)
             for report in result.reports:
                 margin = report.margin
                 table.add_row(
                     markup_safe(report.name),
                     f"[{STYLES.get(report.outcome, '')}]{report.outcome}[/]",
-                    markup_safe(report.cost),
+                    markup_safe(report.role if report.serves is None else f"target for {report.serves}"),
+                    report.evidence,
                     markup_safe(key_metrics(report, limit=3)),
                     "" if margin is None else f"{margin:+.3g}",
                 )

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
-from safecompress.errors import UsageError
+from safecompress.errors import CollectionError, UsageError
 from safecompress.hookspecs import hookimpl
 from safecompress.runner.expression import compile_expression
 from safecompress.runner.fixtures import FIXTURE_ATTR, argnames, relpath
@@ -85,6 +85,8 @@ def collect_module(path: Path, root: Path) -> list[TestItem]:
         if obj.__module__ != module.__name__ and not from_test_module(obj):
             continue  # a helper imported from elsewhere; tests re-exported from a test module are collected
         marks = get_marks(obj) + [m.mark if hasattr(m, "mark") else m for m in module_marks]
+        if {m.name for m in marks} >= {"target", "requirement"}:
+            raise CollectionError(f"{rel}::{name} is marked both safecompress.mark.target and safecompress.mark.requirement: a check either gates or steers")
         for label, params in _parametrize_sets(obj, marks):
             nodeid = f"{rel}::{name}" + (f"[{label}]" if label else "")
             requested = tuple(a for a in argnames(obj) if a not in params)

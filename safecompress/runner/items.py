@@ -42,6 +42,24 @@ class TestItem:
         return mark.args[0] if mark else "cheap"
 
     @property
+    def role(self) -> str:
+        """``target`` (steers, never makes a run red) or ``requirement`` (decides the exit code): as
+        marked; unmarked tests are requirements, as they were before roles existed."""
+        if self.get_mark("target") is not None:
+            return "target"
+        return "requirement"
+
+    @property
+    def role_declared(self) -> bool:
+        return self.get_mark("target") is not None or self.get_mark("requirement") is not None
+
+    @property
+    def serves(self) -> Optional[str]:
+        """The requirement a target stands in for (None: not said, or not a target)."""
+        mark = self.get_mark("target")
+        return None if mark is None else mark.kwargs.get("serves")
+
+    @property
     def remedy_ladder(self) -> list[tuple[str, dict[str, Any]]]:
         """The declared remedies in order, each with its options (empty: the test has none)."""
         mark = self.get_mark("remedy")

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 MARKS_ATTR = "__safecompress_marks__"
 COSTS = ("cheap", "gate")
+ROLES = ("requirement", "target")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,20 @@ class _MarkGenerator:
         if len({name for name, _ in rungs}) != len(rungs):
             raise ValueError(f"mark.remedy names a remedy twice: {[name for name, _ in rungs]}")
         return MarkDecorator(Mark("remedy", tuple(name for name, _ in rungs), {"rungs": rungs}))
+
+    @property
+    def requirement(self) -> MarkDecorator:
+        """What the shipped model must satisfy: decides the exit code (the default for ``gate`` tests;
+        mark a ``cheap`` test so only when its in-loop evidence is what you mean to gate on)."""
+        return MarkDecorator(Mark("requirement"))
+
+    def target(self, serves: str | None = None) -> MarkDecorator:
+        """What the loop aims at: judged on cheap in-loop evidence, it steers selection and remedies
+        and is reported as met or missed, but never makes a run red by itself. ``serves`` names the
+        requirement it stands in for (a test name), which reports show beside it."""
+        if serves is not None and (not isinstance(serves, str) or not serves):
+            raise ValueError(f"mark.target(serves=...) takes a test name, not {serves!r}")
+        return MarkDecorator(Mark("target", (), {"serves": serves}))
 
     def severity(self, weight: float) -> MarkDecorator:
         """How much a failure of this test counts when candidates are ranked (default 1)."""

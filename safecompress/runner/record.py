@@ -72,16 +72,25 @@ class Record:
         """Attach JSON-serialisable detail (an attack's summary, a confusion matrix) to the report."""
         self.info[name] = value
 
-    def attack(self, name: str, results: Any, limit: float, *, policy: Optional[str] = None, fpr: float = 0.01) -> bool:
+    def warn(self, message: str) -> None:
+        """A line the user must see (a target moved, a check that could not be set): shown under the
+        test in the terminal and listed among a compression run's warnings."""
+        self.info.setdefault("warnings", []).append(str(message))
+
+    def attack(self, name: str, results: Any, limit: Optional[float] = None, *, policy: Optional[str] = None, fpr: float = 0.01) -> bool:
         """Record a membership attack the way reports draw it: its AUC as the graded check ``<= limit``
-        (on its 95 % interval, lenient unless ``policy`` says otherwise), the TPR at ``fpr`` as
-        ``{name}_tpr_at_{fpr}pct_fpr``, its summary as a note, and a thinned ROC under
+        (on its 95 % interval, lenient unless ``policy`` says otherwise; without a limit, as a metric
+        with its interval in the note, for a test that judges something derived from it), the TPR
+        at ``fpr`` as ``{name}_tpr_at_{fpr}pct_fpr``, its summary as a note, and a thinned ROC under
         ``info["rocs"][name]``, which the report plots for every recorded attack."""
         step = max(1, len(results.roc.fpr) // ROC_POINTS)
         self.metric(f"{name}_tpr_at_{100 * fpr:g}pct_fpr", results.tpr_at(fpr).tpr.value)
         self.note(name, results.summary())
         self.info.setdefault("rocs", {})[name] = {"fpr": results.roc.fpr[::step].tolist(), "tpr": results.roc.tpr[::step].tolist()}
         auc = results.auc
+        if limit is None:
+            self.metric(f"{name}_auc", auc.value)
+            return True
         return self.at_most(f"{name}_auc", auc.value, limit, interval=(auc.low, auc.high), policy=policy)
 
     def at_most(self, name: str, value: Any, limit: float, *, interval: Optional[tuple[float, float]] = None, policy: Optional[str] = None) -> bool:

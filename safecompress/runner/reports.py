@@ -9,11 +9,12 @@ from typing import Any, Callable, Literal, Optional, get_args
 
 from safecompress.runner.record import Check
 
-Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed", "missed"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
-RED_OUTCOMES = ("failed", "error")
+GATE_RED_OUTCOMES = ("failed", "error")  # what makes a run red: a requirement failed, or any test broke
+RED_OUTCOMES = GATE_RED_OUTCOMES + ("missed",)  # what steers the loop: a missed target steers like a failure
 REPORT_SCHEMA = "safecompress.report"
-REPORT_SCHEMA_VERSION = 2  # 2: the model's "density" became maskable_density and whole_model_density; tests gained fallback_remedies, utility_metric
+REPORT_SCHEMA_VERSION = 3  # 3: tests gained role and serves, and the outcome "missed" (a target not met); 2: maskable/whole-model density, fallback_remedies, utility_metric
 
 
 @dataclass
@@ -63,10 +64,24 @@ class TestReport:
     severity: float = 1.0
     markers: list[str] = field(default_factory=list)
     model_label: str = ""
+    role: str = "requirement"  # "requirement": decides the exit code; "target": steers, reported as met or missed
+    serves: Optional[str] = None  # the requirement a target stands in for
 
     @property
     def red(self) -> bool:
+        """Red in the loop's eyes: a failure, an error or a missed target all steer."""
         return self.outcome in RED_OUTCOMES
+
+    @property
+    def fails_gate(self) -> bool:
+        """Makes a run red: a requirement that failed, or any test that errored (broken test code
+        must never pass silently, whatever its role). A missed target does not."""
+        return self.outcome in GATE_RED_OUTCOMES
+
+    @property
+    def evidence(self) -> str:
+        """What the numbers are: ``in-loop`` (cheap, small audit set) or ``gate`` (strong attacks, full rows)."""
+        return "in-loop" if self.cost == "cheap" else "gate"
 
     @property
     def margin(self) -> Optional[float]:
@@ -104,12 +119,15 @@ class TestReport:
             "severity": self.severity,
             "markers": self.markers,
             "model": self.model_label,
+            "role": self.role,
+            "serves": self.serves,
+            "evidence": self.evidence,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TestReport":
         checks = [Check(**{**c, "interval": tuple(c["interval"]) if c.get("interval") is not None else None}) for c in data.get("checks", [])]
-        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "checks"}
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in ("checks", "model_label")}
         return cls(**fields, checks=checks, model_label=data.get("model", ""))
 
 
@@ -134,8 +152,9 @@ class SessionResult:
     def summary_line(self) -> str:
         """pytest's closing line, e.g. ``1 failed, 2 passed in 3.21s``."""
         counts = self.counts()
-        order = ("failed", "passed", "skipped", "xfailed", "xpassed", "error")
-        parts = [f"{counts[o]} {o if o != 'error' else ('errors' if counts[o] > 1 else 'error')}" for o in order if counts[o]]
+        order = ("failed", "passed", "missed", "skipped", "xfailed", "xpassed", "error")
+        names = {"error": "errors" if counts["error"] > 1 else "error", "missed": "target missed" if counts["missed"] == 1 else "targets missed"}
+        parts = [f"{counts[o]} {names.get(o, o)}" for o in order if counts[o]]
         if self.collection_errors:
             parts.append(f"{len(self.collection_errors)} collection error{'s' if len(self.collection_errors) > 1 else ''}")
         return f"{', '.join(parts) or 'no tests ran'} in {self.duration:.2f}s"

@@ -6,9 +6,10 @@ escapes, so the session can stop and still write what it has.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import zlib
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from safecompress.hookspecs import hookimpl
 from safecompress.runner import record as record_module
@@ -40,6 +41,27 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def preserved_random_state() -> Iterator[None]:
+    """Run a test on its own seed and put every global random stream back afterwards: judging a
+    model inside training must neither reset nor advance the stream training draws from (dropout,
+    an adversary's batches), or every judgement would restart training's randomness from a fixed
+    state. Python's, NumPy's and torch's CPU and CUDA generators are restored."""
+    import numpy as np
+    import torch
+
+    python_state, numpy_state, torch_state = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        torch.random.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
 
 
 def _static_skip(item: "TestItem") -> Optional[str]:
@@ -79,8 +101,17 @@ class _Run:
 
 @hookimpl(trylast=True)
 def safecompress_runtest(item: "TestItem", session: "SafetySession") -> TestReport:
+    with preserved_random_state():
+        seed_everything(int(session.config.getoption("seed", 0)) + zlib.crc32(item.nodeid.encode()))
+        report = _run_protocol(item, session)
+    if item.role == "target" and report.outcome == "failed":
+        report.outcome = "missed"
+        report.message = f"steering target missed (never makes the run red by itself): {report.message}"
+    return report
+
+
+def _run_protocol(item: "TestItem", session: "SafetySession") -> TestReport:
     run = _Run(item, session)
-    seed_everything(int(session.config.getoption("seed", 0)) + zlib.crc32(item.nodeid.encode()))
     token = record_module.activate(run.record)
     try:
         calls = [CallInfo.from_call(run.setup, "setup", reraise=(KeyboardInterrupt,))]
@@ -134,6 +165,8 @@ def safecompress_runtest_makereport(item: "TestItem", call: CallInfo) -> TestRep
         utility_metric=item.utility_metric,
         severity=item.severity,
         markers=sorted(item.marker_names()),
+        role=item.role,
+        serves=item.serves,
     )
     exc = call.excinfo
     if exc is None:

@@ -104,6 +104,17 @@ class SafetySession:
         self.items = items
         return items
 
+    def role_notes(self) -> list[str]:
+        """One line per collected test whose role is ambiguous: a ``cheap`` test (in-loop evidence)
+        that declares neither ``mark.target`` nor ``mark.requirement`` is judged as a requirement,
+        as before roles existed, which gates on steering-grade evidence."""
+        return [
+            f"{item.nodeid} runs in the loop (cost cheap) and declares no role: it is judged as a requirement on in-loop evidence; "
+            "mark it @safecompress.mark.target(serves=...) to only steer, or @safecompress.mark.requirement to keep gating on it"
+            for item in self.items
+            if item.cost == "cheap" and not item.role_declared
+        ]
+
     def fixture_value(self, name: str) -> Any:
         """A session-scoped fixture for a command (``data``, ``train_recipe``, ``model_factory``), seen
         from the first test file; user code failing in it is a usage error naming the fixture."""
@@ -166,7 +177,7 @@ class SafetySession:
                 reports.append(report)
                 self.reports.append(report)
                 self.pm.hook.safecompress_runtest_logreport(report=report)
-                if maxfail and sum(r.red for r in reports) >= maxfail:
+                if maxfail and sum(r.fails_gate for r in reports) >= maxfail:
                     self.shouldstop = "stopping after the first failure (-x)"
                     break
         return reports
@@ -176,7 +187,7 @@ class SafetySession:
             return ExitCode.INTERRUPTED
         if not self.items and not self.reports:
             return ExitCode.NO_TESTS_COLLECTED
-        if any(r.red for r in self.reports):
+        if any(r.fails_gate for r in self.reports):
             return ExitCode.TESTS_FAILED
         return ExitCode.OK
 

@@ -11,11 +11,14 @@ final model with fresh, fully sized references.
 
 import dataclasses
 
+import numpy as np
+
 import safecompress
 from safecompress.attacks import rmia_attack, run_attacks
 from safecompress.attacks.audit import audit_inputs_from_population, audit_rows, audit_splits, logits_accuracy, reference_outputs
 from safecompress.attacks.reference import ReferenceRecipe, as_reference_recipe, train_reference_models
 from safecompress.inference import predict_logits
+from safecompress.suite.calibration import steering_target
 
 
 @safecompress.fixture(scope="session")
@@ -81,27 +84,100 @@ def loop_inputs(model, data, loop_data, loop_rows, device, seed, reference_recip
 
 @safecompress.fixture(scope="model")
 def population_accuracy(population_logits, data):
-    """Accuracy on the whole population split (never trained on, never the gate's data), with its
-    interval: what the performance guard watches."""
+    """Accuracy on the whole population split (never trained on, never the gate's data), with its interval."""
     return logits_accuracy(population_logits, data.population)
 
 
-def audit_baseline(population_logits, inputs, data):
-    """What the in-loop tests compare against: population accuracy and one-reference RMIA AUC on the audit set."""
-    return {"accuracy": logits_accuracy(population_logits, data.population).value, "rmia1_auc": rmia_attack(inputs).auc.value}
+@safecompress.fixture(scope="session")
+def accuracy_rows(data, loop_rows):
+    """The population split in two for the accuracy target, against the winner's curse:
+    ``select`` (the in-loop audit's non-member and z rows, which the in-loop RMIA also looks at)
+    ranks candidates and checkpoints, and ``confirm`` (every other population row, seen by no other
+    in-loop test) decides whether the target is met. A checkpoint chosen as the best of many on the
+    rows that also accept it looks better there than it is (measured: 2.6 points on the demo's
+    seed 0); accepted on rows that did not rank it, it does not."""
+    select = np.union1d(loop_rows["non_members"], loop_rows["population"])
+    confirm = np.setdiff1d(np.arange(len(data.population)), select)
+    if len(confirm) == 0:  # a population too small to split: one set does both (and the optimism stays)
+        confirm = select
+    return {"select": select, "confirm": confirm}
+
+
+@safecompress.fixture(scope="model")
+def split_accuracy(population_logits, data, accuracy_rows):
+    """The model's accuracy on the ``select`` and the ``confirm`` rows of the population, with intervals."""
+    return {part: logits_accuracy(population_logits[rows], data.population.subset(rows)) for part, rows in accuracy_rows.items()}
+
+
+def audit_baseline(population_logits, inputs, data, accuracy_rows):
+    """What the in-loop tests compare against: population accuracy (whole, select and confirm rows)
+    and one-reference RMIA AUC on the audit set, with its interval."""
+    results = rmia_attack(inputs)
+    rmia = results.auc
+    baseline = {"accuracy": logits_accuracy(population_logits, data.population).value, "rmia1_auc": rmia.value, "rmia1_auc_interval": [rmia.low, rmia.high]}
+    for part, rows in accuracy_rows.items():
+        baseline[f"accuracy_{part}"] = logits_accuracy(population_logits[rows], data.population.subset(rows)).value
+    baseline["rmia1_rows"] = {"members": int((results.membership == 1).sum()), "non_members": int((results.membership == 0).sum())}  # the rows the AUC is on
+    return baseline
 
 
 @safecompress.fixture(scope="session")
-def dense_baseline(session, data, loop_data, loop_rows, device, seed, reference_recipe, reference_cache):
+def dense_baseline(dense_parent, data, loop_data, loop_rows, device, seed, reference_recipe, reference_cache, accuracy_rows):
     """The dense parent's population accuracy and in-loop RMIA on the same rows and reference,
     measured once per session (None without a dense parent): the in-loop tests judge the compressed
     model against its parent."""
-    if session.dense_model is None:
+    if dense_parent is None:
         return None
-    dense = session.dense_model.to(device).eval()
+    dense = dense_parent
     logits = predict_logits(dense, data.population, device)
     inputs = audit_inputs(dense, data, loop_data, loop_rows, device, seed, reference_recipe, reference_cache, logits)
-    return audit_baseline(logits, inputs, data)
+    return audit_baseline(logits, inputs, data, accuracy_rows)
+
+
+@safecompress.fixture(scope="session")
+def dense_gate_attacks(dense_parent, data, device, seed, reference_recipe, config):
+    """The gate's RMIA and LiRA against the dense parent, once per session (None without a parent):
+    the relative requirements compare on the same rows, and the in-loop target is calibrated from them."""
+    if dense_parent is None:
+        return None
+    refs = int(config.getoption("gate_refs", 4))
+    return run_attacks(["rmia", "lira"], dense_parent, data, device=device, refs=refs, recipe=reference_recipe, seed=seed)
+
+
+@safecompress.fixture(scope="session")
+def dense_test_correct(dense_parent, data, device):
+    """Which held-out test rows the dense parent classifies correctly (None without a parent): the
+    accuracy requirement is a paired comparison on the same rows."""
+    if dense_parent is None:
+        return None
+    return correct_rows(dense_parent, data.test, device)
+
+
+def correct_rows(model, split, device):
+    """A 0/1 array: which rows of ``split`` the model classifies correctly."""
+    return (predict_logits(model, split, device).argmax(1) == split.labels.cpu()).numpy().astype(np.float64)
+
+
+@safecompress.fixture(scope="session")
+def rmia_steering_target(dense_baseline, dense_gate_attacks, thresholds):
+    """The in-loop RMIA target derived from the gate's RMIA requirement (None without a parent).
+
+    See :func:`safecompress.suite.calibration.steering_target`: the requirement's limit on the
+    gate's scale is mapped onto the in-loop scale through what both attacks measure on the dense
+    parent, less a margin of in-loop noise, and never inside the in-loop noise of chance."""
+    if dense_baseline is None or dense_gate_attacks is None:
+        return None
+    rows = dense_baseline["rmia1_rows"]
+    low, high = dense_baseline["rmia1_auc_interval"]
+    return steering_target(
+        loop_parent=dense_baseline["rmia1_auc"],
+        loop_parent_interval=(low, high),
+        gate_parent=float(dense_gate_attacks["rmia"].auc.value),
+        requirement=float(dense_gate_attacks["rmia"].auc.value) - float(thresholds["rmia_gain_min"]),
+        members=rows["members"],
+        non_members=rows["non_members"],
+        margin_se=float(thresholds.get("loop_rmia_margin_se", 1.0)),
+    )
 
 
 @safecompress.fixture(scope="model")
@@ -121,10 +197,10 @@ def robustness_rows(data, config, seed):
 
 
 @safecompress.fixture(scope="session")
-def dense_robustness(session, data, robustness_rows, device):
+def dense_robustness(dense_parent, data, robustness_rows, device):
     """The dense parent's FGSM result on ``robustness_rows``, once per session (None without a parent)."""
     from safecompress.attacks.robustness import InputBox, fgsm_accuracy
 
-    if session.dense_model is None:
+    if dense_parent is None:
         return None
-    return fgsm_accuracy(session.dense_model.to(device).eval(), robustness_rows, box=InputBox.for_data(data), device=device)
+    return fgsm_accuracy(dense_parent, box=InputBox.for_data(data), device=device)

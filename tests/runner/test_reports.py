@@ -28,7 +28,7 @@ def test_json_junit_markdown(project, capsys) -> None:
     assert "1 failed, 1 passed in" in out
 
     report = json.loads((project.root / "out/r.json").read_text())
-    assert report["schema"] == REPORT_SCHEMA and report["schema_version"] == 2
+    assert report["schema"] == REPORT_SCHEMA and report["schema_version"] == 3
     assert report["exitstatus"] == 1 and report["summary"]["passed"] == 1 and report["summary"]["failed"] == 1
     tests = {t["nodeid"]: t for t in report["tests"]}
     passing = tests["safety_tests/test_x.py::test_weights_small"]
