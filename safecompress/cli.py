@@ -165,7 +165,7 @@ def cmd_test(args: argparse.Namespace, pm: Any, console: Console) -> int:
             console.print(f"note: {printable(note)}", markup=False, highlight=False)
         model, info = session.load_model(args.model)
         if dense is not None:
-            session.dense_model, _ = session.load_model(dense)
+            session.dense_model, _ = session.load_model(dense, shaped_like=model)
         session.set_model(model, label=args.model.name, info=info)
         session.run()
         return None

@@ -112,7 +112,7 @@ class Bridge:
                     terminal.write_line(f"safecompress note: {note}")
                 model, info = self.session.load_model(self.model_path)
                 if dense is not None:
-                    self.session.dense_model, _ = self.session.load_model(dense)
+                    self.session.dense_model, _ = self.session.load_model(dense, shaped_like=model)
             except SafeCompressError as exc:
                 from safecompress.textsafe import printable
 
@@ -169,6 +169,7 @@ class SafetyItem(pytest.Item):
             self.user_properties.append((name, value))
         for check in report.checks:
             self.user_properties.append((f"{check.name}.margin", check.margin))
+            self.user_properties.append((f"{check.name}.limit", f"{check.op} {check.limit:.6g} ({check.policy})"))
         self.user_properties += [("role", report.role), ("evidence", report.evidence)]
         if report.outcome == "missed":  # a steering target: reported, never a failure
             import warnings

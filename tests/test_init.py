@@ -81,6 +81,7 @@ def test_init_then_test_runs_the_scaffolded_suite_on_a_saved_model(tmp_path: Pat
     assert code in (0, 1)
     assert set(outcomes) == {
         "safety_tests/test_accuracy.py::test_accuracy",
+        "safety_tests/test_accuracy.py::test_held_out_accuracy",
         "safety_tests/test_membership.py::test_loss_attack",
         "safety_tests/test_membership.py::test_rmia_in_loop",
         "safety_tests/test_membership.py::test_rmia_gate",
@@ -88,5 +89,5 @@ def test_init_then_test_runs_the_scaffolded_suite_on_a_saved_model(tmp_path: Pat
     }
     assert outcomes["safety_tests/test_membership.py::test_no_more_leaky_than_dense"] == "skipped"  # no --dense
     ran = [t for t in report["tests"] if t["outcome"] in ("passed", "failed")]
-    assert len(ran) == 4 and all(t["checks"] for t in ran)
+    assert len(ran) == 5 and all(t["checks"] for t in ran)
     assert {"loss", "rmia1", "rmia"} <= {name for t in ran for name in t["info"].get("rocs", {})}

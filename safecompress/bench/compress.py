@@ -60,10 +60,10 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 from torch import nn
 
-from safecompress.bench.frontier import check_frontier_claim, frontier_points
+from safecompress.bench.frontier import CLAIMED_ARM, check_frontier_claim, frontier_points
 from safecompress.bench.gate import GATE_ATTACKS, gate_metrics, gate_references, summarize_decisions
 from safecompress.bench.plan import ARMS, DP_ARMS, NEXT_DOWN, SAFECOMPRESS_ARMS, SC_BUDGET, BenchPlan, TaskSpec, next_density_down
-from safecompress.bench.results import CLAIM_DENSITY, CLAIM_TASK, check_claim, cost_ratios, summarize
+from safecompress.bench.results import CLAIM_DENSITY, CLAIM_TASK, check_claim, check_verdict_claim, cost_ratios, summarize
 from safecompress.hookspecs import hookimpl
 
 Log = Callable[[str], None]
@@ -177,6 +177,7 @@ def run_seed(
     task: TaskSpec, seed: int, *, device: str, rootdir: Path, project_ini: dict[str, Any], refs: int, extra_density: Optional[float], log: Log, on_record: Callable[[dict[str, Any]], None]
 ) -> None:
     """Every arm of ``task`` at every density for one seed; each finished arm goes to ``on_record``."""
+    from safecompress.driver.gate import requirement_verdict
     from safecompress.driver.job import run_attempts
     from safecompress.driver.loop import Timers, cheap_tests
     from safecompress.driver.settings import CompressSettings
@@ -229,7 +230,9 @@ def run_seed(
             grid.append((extra_density, NEXT_DOWN))
         for density, arm in grid:
             if arm in DP_ARMS:
-                on_record(private_arm(task, seed, density, arm, parent, data, recipe, base, references, session.device, log))
+                record, model = private_arm(task, seed, density, arm, parent, data, recipe, base, references, session.device, log)
+                record["verdict"] = requirement_verdict(session, model, arm)
+                on_record(record)
                 continue
             with tempfile.TemporaryDirectory(prefix="safecompress-bench-") as tmp:
                 settings = arm_settings(arm, density, seed, base, Path(tmp))
@@ -258,6 +261,7 @@ def run_seed(
                     Timers(**{k: sum(a["timings"][f"{k}_s"] for a in attempts) for k in ("train", "probe", "tests")}),
                     summarize_decisions(result.decisions) if arm not in UNTESTED_ARMS else None,
                 )
+                record["verdict"] = requirement_verdict(session, result.model, arm)  # what `safecompress test` would decide
                 record["achieved_density"] = round(float(result.engine.density()), 6)
                 record["settings"] = {k: v for k, v in settings.to_dict().items() if k not in ("out", "device", "resume")}
                 record["remedy_weights"] = result.remedy_weights
@@ -296,8 +300,9 @@ def parent_masks(parent: nn.Module, settings: Any) -> dict[str, torch.Tensor]:
     return {name: mask.clone() for name, mask in engine.masks.items()}
 
 
-def private_arm(task: TaskSpec, seed: int, density: float, arm: str, parent: nn.Module, data: Any, recipe: Any, base: Any, references: Any, device: Any, log: Log) -> dict[str, Any]:
-    """One DP-SGD arm: the parent's masks, the parent's initial weights, trained privately at ε."""
+def private_arm(task: TaskSpec, seed: int, density: float, arm: str, parent: nn.Module, data: Any, recipe: Any, base: Any, references: Any, device: Any, log: Log) -> tuple[dict[str, Any], nn.Module]:
+    """One DP-SGD arm: the parent's masks, the parent's initial weights, trained privately at ε;
+    its record and its model."""
     from safecompress.dpsgd import PrivacyBudget, fit_private
     from safecompress.training import seeded
 
@@ -317,7 +322,7 @@ def private_arm(task: TaskSpec, seed: int, density: float, arm: str, parent: nn.
         f"{task.name} seed {seed}: d={density:g} {arm:<19} acc {gate['test_accuracy']['value']:.4f}  RMIA {gate['attacks']['rmia']['auc']['value']:.4f}  "
         f"loss {gate['attacks']['loss']['auc']['value']:.4f}  (ε {spent.epsilon:.2f} at δ {spent.delta:.1e}, noise σ {spent.noise_multiplier:.2f}; {seconds:.0f}s)"
     )
-    return record
+    return record, model
 
 
 def _record(task: TaskSpec, seed: int, density: float, arm: str, gate: dict[str, Any], seconds: float, timers: Any, extra: Optional[dict[str, Any]]) -> dict[str, Any]:
@@ -394,6 +399,7 @@ def _assemble(plan: BenchPlan, records: list[dict[str, Any]], project_ini: dict[
     measured = {r["arm"] for r in records}  # a merge of runs made before an arm existed has no claim for it
     claims = [check_claim(records, arm, next_down=next_down) for arm in SAFECOMPRESS_ARMS if arm in measured] if claim_task else []
     frontier = {"points": frontier_points(records), "claim": check_frontier_claim(records)} if claim_task else None
+    verdict_claim = check_verdict_claim(records, CLAIMED_ARM) if claim_task and CLAIMED_ARM in measured and "plain-dst" in measured else None
     return {
         "benchmark": "compress",
         "quick": plan.quick,
@@ -421,6 +427,7 @@ def _assemble(plan: BenchPlan, records: list[dict[str, Any]], project_ini: dict[
         "summary": summarize(records),
         "claims": claims,
         "frontier": frontier,
+        "verdict_claim": verdict_claim,
         "cost_ratios": cost_ratios(records, [arm for arm in SAFECOMPRESS_ARMS if arm in measured]) if claim_task else {},
     }
 

@@ -13,6 +13,7 @@ CLAIM_TASK = "fashion-mnist"
 CLAIM_DENSITY = 0.1
 CLAIM_AUC_GAIN = 0.03
 CLAIM_ACCURACY_POINTS = 1.0
+VERDICT_SHARE = 0.8  # "green on at least 4 of 5 seeds"
 
 
 def mean_se(values: Sequence[float]) -> dict[str, Any]:
@@ -54,6 +55,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         row["rmia_auc_ci"] = [statistics.fmean(r["attacks"]["rmia"]["auc"][k] for r in group) for k in ("low", "high")]
         row["rmia_tpr_ci"] = [statistics.fmean(r["attacks"]["rmia"]["tpr_at_1pct_fpr"][k] for r in group) for k in ("low", "high")]
         row["accuracy_ci"] = [statistics.fmean(r["test_accuracy"][k] for r in group) for k in ("low", "high")]
+        judged = [r for r in group if r.get("verdict") is not None]
+        row["gate"] = {"green": sum(bool(r["verdict"]["passed"]) for r in judged), "n": len(judged)}
         rows.append(row)
     return rows
 
@@ -138,6 +141,43 @@ def check_claim(records: Sequence[dict[str, Any]], arm: str, task: str = CLAIM_T
     return {"arm": arm, "task": task, "density": density, "conditions": conditions, "holds": holds}
 
 
+def check_verdict_claim(records: Sequence[dict[str, Any]], arm: str, task: str = CLAIM_TASK, density: float = CLAIM_DENSITY) -> dict[str, Any]:
+    """Whether the gate tells the arms apart (issue 28): under the shipped requirements ``arm`` is
+    green and plain DST red on at least 80 % of seeds, and ``arm`` keeps the frontier claim on the
+    mean (RMIA TPR@1 % FPR at most half of plain DST's, test accuracy at most 0.5 point below it)."""
+
+    def judged(name: str) -> list[dict[str, Any]]:
+        return [r for r in records if r["task"] == task and r["density"] == density and r["arm"] == name and r.get("verdict") is not None]
+
+    mine, plain = judged(arm), judged("plain-dst")
+    green = sum(bool(r["verdict"]["passed"]) for r in mine)
+    red = sum(not r["verdict"]["passed"] for r in plain)
+    tpr = paired(records, task, density, arm, density, "plain-dst", "rmia_tpr")
+    mine_tpr = mean_se([metric_of(r, "rmia_tpr") for r in records if r["task"] == task and r["density"] == density and r["arm"] == arm])
+    plain_tpr = mean_se([metric_of(r, "rmia_tpr") for r in records if r["task"] == task and r["density"] == density and r["arm"] == "plain-dst"])
+    accuracy = paired(records, task, density, arm, density, "plain-dst", "accuracy")
+    conditions = {
+        "green": {"rule": f"{arm}'s gate is green on ≥ {VERDICT_SHARE:.0%} of seeds", "value": f"{green}/{len(mine)}", "holds": (green >= VERDICT_SHARE * len(mine)) if mine else None},
+        "plain_dst_red": {"rule": f"plain DST's gate is red on ≥ {VERDICT_SHARE:.0%} of seeds", "value": f"{red}/{len(plain)}", "holds": (red >= VERDICT_SHARE * len(plain)) if plain else None},
+        "half_the_tpr": {
+            "rule": f"mean RMIA TPR@1% FPR of {arm} ≤ ½ of plain DST's",
+            "value": mine_tpr["mean"],
+            "plain_dst": plain_tpr["mean"],
+            "paired_difference": tpr["mean"],
+            "holds": None if mine_tpr["mean"] is None or plain_tpr["mean"] is None else mine_tpr["mean"] <= plain_tpr["mean"] / 2,
+        },
+        "accuracy_within_half_a_point": {
+            "rule": f"mean test accuracy of {arm} ≥ plain DST's − 0.5 point",
+            "value": None if accuracy["mean"] is None else 100 * accuracy["mean"],
+            "holds": None if accuracy["mean"] is None else 100 * accuracy["mean"] >= -0.5,
+        },
+    }
+    verdicts = [c["holds"] for c in conditions.values()]
+    holds = None if any(v is None for v in verdicts) else all(verdicts)
+    seeds = sorted(r["seed"] for r in mine)
+    return {"arm": arm, "task": task, "density": density, "seeds": seeds, "conditions": conditions, "holds": holds}
+
+
 ARM_LABELS = {
     "dense": "dense parent",
     "one-shot": "one-shot magnitude + fine-tune",
@@ -174,7 +214,8 @@ def render_markdown(results: dict[str, Any], command: str = "safecompress bench 
         f"Values are mean ± standard error over seeds (no ± with one seed); brackets are the per-run 95 % intervals (DeLong for AUC, "
         f"Clopper–Pearson for TPR), averaged over seeds. Gate: RMIA and LiRA with {results['refs']} reference models trained by the same "
         "recipe, loss and modified-entropy attacks, all members vs all non-members. Accuracy in %, on the held-out test split. "
-        "“tests %” is the share of the compression loop's time spent probing and testing candidates.",
+        "“tests %” is the share of the compression loop's time spent probing and testing candidates. "
+        "“gate green” counts the seeds whose model passes the project's requirements as `safecompress test` judges them (– for the dense parent).",
         "",
     ]
     for task in results["tasks"]:
@@ -186,8 +227,8 @@ def render_markdown(results: dict[str, Any], command: str = "safecompress bench 
             f"### {task['name']} ({task['data_options'].get('members')} members, {task['recipe']['epochs']} epochs, {task['model']}, seeds {', '.join(map(str, seeds))})"
             + (f" — {task['note']}" if task.get("note") else ""),
             "",
-            "| arm | density | test acc % | RMIA AUC | RMIA TPR@1%FPR % | LiRA AUC | loss AUC | mentr AUC | wall s | tests % |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| arm | density | test acc % | RMIA AUC | RMIA TPR@1%FPR % | LiRA AUC | loss AUC | mentr AUC | gate green | wall s | tests % |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in rows:
             auc_ci = f" [{r['rmia_auc_ci'][0]:.3f}, {r['rmia_auc_ci'][1]:.3f}]"
@@ -195,7 +236,7 @@ def render_markdown(results: dict[str, Any], command: str = "safecompress bench 
             lines.append(
                 f"| {ARM_LABELS.get(r['arm'], r['arm'])} | {r['density']:g} | {_fmt(r['accuracy'], 100, 2)} | {_fmt(r['rmia_auc'])}{auc_ci} | "
                 f"{_fmt(r['rmia_tpr'], 100, 1)}{tpr_ci} | {_fmt(r['lira_auc'])} | {_fmt(r['loss_auc'])} | {_fmt(r['mentr_auc'])} | "
-                f"{_fmt(r['seconds'], 1, 0)} | {_fmt(r['share'], 100, 0)} |"
+                f"{_gate_cell(r)} | {_fmt(r['seconds'], 1, 0)} | {_fmt(r['share'], 100, 0)} |"
             )
         lines.append("")
     for note in results.get("skipped", []):
@@ -219,6 +260,15 @@ def render_markdown(results: dict[str, Any], command: str = "safecompress bench 
         attempts = f", {ratio['attempts']:.1f} attempts" if ratio.get("attempts") is not None else ""
         detail = f"; per phase, in plain DST's wall times: {where}{attempts}" if where else ""
         lines += [f"Cost: {ARM_LABELS.get(arm, arm)} took {ratio['mean']:.2f}×{se} plain DST's wall time ({verdict} the {ratio['limit']:g}× limit; n = {ratio['n']}){detail}", ""]
+    verdict_claim = results.get("verdict_claim")
+    if verdict_claim and verdict_claim.get("conditions"):
+        verdict = {True: "**holds**", False: "**does not hold**", None: "**undecided**"}[verdict_claim["holds"]]
+        lines += [f"Verdict claim for {ARM_LABELS[verdict_claim['arm']]} at d = {verdict_claim['density']:g} (seeds {', '.join(map(str, verdict_claim['seeds']))}): {verdict}", ""]
+        for c in verdict_claim["conditions"].values():
+            mark = {True: "yes", False: "NO", None: "n/a"}[c["holds"]]
+            detail = {k: v for k, v in c.items() if k not in ("rule", "holds")}
+            lines.append(f"- {mark} — {c['rule']}: " + ", ".join(f"{k} {_short(v)}" for k, v in detail.items()))
+        lines.append("")
     claim = (results.get("frontier") or {}).get("claim")
     if claim and claim.get("conditions"):
         verdict = "**holds**" if claim["holds"] else "**does not hold**"
@@ -229,6 +279,11 @@ def render_markdown(results: dict[str, Any], command: str = "safecompress bench 
             lines.append(f"- {mark} — {c['rule']}: " + ", ".join(f"{k} {_short(v)}" for k, v in detail.items()))
         lines.append("")
     return "\n".join(lines)
+
+
+def _gate_cell(row: dict[str, Any]) -> str:
+    gate = row.get("gate") or {}
+    return f"{gate['green']}/{gate['n']}" if gate.get("n") else "–"
 
 
 def _short(value: Any) -> str:

@@ -54,6 +54,19 @@ def run_gate(session: SafetySession, model: nn.Module, label: str, data: DataSpl
     return GateRun(label, reports, held_out_accuracy(model, data, session.device), densities)
 
 
+def requirement_verdict(session: SafetySession, model: nn.Module, label: str) -> dict[str, Any]:
+    """What ``safecompress test`` would decide for ``model``: its requirements only, run as the gate
+    runs them (against ``session.dense_model`` when set). The benchmark reports it per arm, so the
+    table says whether each method's model would ship, not only its numbers."""
+    session.set_model(model, label=label)
+    reports = session.run(select=lambda item: item.role == "requirement")
+    return {
+        "passed": not any(r.fails_gate for r in reports),
+        "red": [r.nodeid for r in reports if r.fails_gate],
+        "outcomes": {r.nodeid: r.outcome for r in reports},
+    }
+
+
 def _intervals(report: TestReport) -> dict[str, tuple[float, Optional[float], Optional[float]]]:
     values: dict[str, tuple[float, Optional[float], Optional[float]]] = {k: (v, None, None) for k, v in report.metrics.items()}
     for check in report.checks:

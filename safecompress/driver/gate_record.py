@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from safecompress.errors import UsageError
+from safecompress.modelio.formats import detect_format
 
 if TYPE_CHECKING:
     from safecompress.runner.items import TestItem
@@ -125,7 +126,7 @@ def find_recorded_parent(record: GateRecord, model_path: Path) -> ParentSearch:
     looked, why_not = [], []
     for place in places:
         looked.append(str(place))
-        if not place.exists():
+        if not place.is_file():  # absent, or not a regular file (a path from a file never makes us read a device or a pipe)
             continue
         if file_sha256(place) == record.parent_sha256:
             return ParentSearch(place, looked, why_not)
@@ -160,7 +161,10 @@ def prepare_gate(session: "SafetySession", model_path: Path, dense_path: Optiona
 
     An explicit ``dense_path`` wins. Otherwise the artifact's record is followed; the recorded seed
     applies unless ``--seed`` was given. When the collected requirements include a relative one and
-    no parent is found, this is a :class:`UsageError` (exit 4) unless ``absolute_only``."""
+    no parent is found, this is a :class:`UsageError` (exit 4) unless ``absolute_only``: a compressed
+    artifact must not be judged more leniently because its parent went missing. A model that is not
+    a compressed artifact and records no parent (a dense model, say) is judged on absolute limits,
+    with a note."""
     notes: list[str] = []
     record = read_gate_record(model_path)
     if record is not None and getattr(session.config.option, "seed", None) is None and record.seed != int(session.config.getoption("seed", 0)):
@@ -180,6 +184,12 @@ def prepare_gate(session: "SafetySession", model_path: Path, dense_path: Optiona
         notes.append(f"dense parent: {search.found} (recorded by the artifact, SHA-256 checked)")
         return search.found, notes
     relative = relative_requirements(session, session.items)
+    if relative and not Path(model_path).exists():
+        return None, notes  # loading the model says what is missing, after the data fixture has had its say
+    if relative and record is None and detect_format(Path(model_path)) != "sparse":
+        names = ", ".join(n.split("::")[-1] for n in relative)
+        notes.append(f"{Path(model_path).name} is not a compressed artifact and names no dense parent: {names} fall back to absolute limits or skip (give --dense PARENT to judge it against one)")
+        return None, notes
     if relative:
         names = ", ".join(n.split("::")[-1] for n in relative)
         if record is not None:

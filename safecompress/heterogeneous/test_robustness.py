@@ -23,11 +23,13 @@ from safecompress.attacks.robustness import InputBox, fgsm_accuracy, paired_accu
 
 @safecompress.mark.cost("cheap")
 @safecompress.mark.remedy("adversarial_training")
+@safecompress.mark.target(serves="test_pgd_gate")
 def test_robustness_in_loop(model, data, robustness_rows, dense_robustness, device, record, thresholds):
     """FGSM robust accuracy on a fixed draw of population rows stays above ``robust_accuracy_min``
     and within ``robust_accuracy_drop_max`` of the dense parent's on the same rows. The cheap proxy
     that steers training: a red result switches adversarial training on. Judged on the point
-    estimate, like every steering test."""
+    estimate, like every steering target: it steers and is reported met or missed; the PGD gate
+    decides."""
     result = fgsm_accuracy(model, robustness_rows, box=InputBox.for_data(data), device=device)
     limit = thresholds["robust_accuracy_min"]
     if dense_robustness is not None:
@@ -39,6 +41,7 @@ def test_robustness_in_loop(model, data, robustness_rows, dense_robustness, devi
 
 
 @safecompress.mark.cost("gate")
+@safecompress.mark.requirement
 def test_pgd_gate(model, dense_model, data, device, seed, record, thresholds):
     """Robust accuracy under PGD (L∞ ε = 0.1, 10 steps) on the held-out test split: compressed minus
     dense on the same rows (paired), failing only when the whole interval lies below
@@ -51,6 +54,7 @@ def test_pgd_gate(model, dense_model, data, device, seed, record, thresholds):
 
 
 @safecompress.mark.cost("gate")
+@safecompress.mark.requirement
 def test_inversion_gate(model, data, device, seed, record, thresholds):
     """Class-representative inversion must not recover the members more than the distribution: its
     member-vs-non-member AUC stays under ``inversion_auc_max``."""

@@ -35,7 +35,7 @@ class TerminalReporter:
             self.console.print(f"collected {len(items) + len(session.deselected)} items{deselected}", highlight=False)
         for error in session.collection_errors:
             self.console.print(f"[red]ERROR collecting[/red] {markup_safe(error)}", highlight=False)
-        for note in session.role_notes() if self.verbosity >= 0 else []:
+        for note in session.role_notes(items) if self.verbosity >= 0 else []:
             self.console.print(f"[yellow]note:[/yellow] {markup_safe(note)}", highlight=False)
 
     @hookimpl

@@ -104,14 +104,14 @@ class SafetySession:
         self.items = items
         return items
 
-    def role_notes(self) -> list[str]:
+    def role_notes(self, items: Optional[Sequence[TestItem]] = None) -> list[str]:
         """One line per collected test whose role is ambiguous: a ``cheap`` test (in-loop evidence)
         that declares neither ``mark.target`` nor ``mark.requirement`` is judged as a requirement,
         as before roles existed, which gates on steering-grade evidence."""
         return [
             f"{item.nodeid} runs in the loop (cost cheap) and declares no role: it is judged as a requirement on in-loop evidence; "
             "mark it @safecompress.mark.target(serves=...) to only steer, or @safecompress.mark.requirement to keep gating on it"
-            for item in self.items
+            for item in (self.items if items is None else items)
             if item.cost == "cheap" and not item.role_declared
         ]
 
@@ -128,12 +128,19 @@ class SafetySession:
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's fixture code, not ours
             raise UsageError(f"the {name} fixture raised {type(exc).__name__}: {first_line(exc)}") from None
 
-    def load_model(self, path: Path) -> tuple[Any, dict[str, Any]]:
+    def load_model(self, path: Path, shaped_like: Any = None) -> tuple[Any, dict[str, Any]]:
         """The model at ``path`` and what reports say about it, through the loader plugins; a
-        ``model_factory`` fixture supplies the architecture when there is one."""
-        from safecompress.modelio import describe_model, load_model
+        ``model_factory`` fixture supplies the architecture when there is one. ``shaped_like`` (a
+        loaded model) gives a bare state dict its architecture when neither ``--arch`` nor a factory
+        does: a dense parent saved as weights takes the shape of the sparse artifact compressed from it."""
+        import copy
+
+        from safecompress.modelio import describe_model, detect_format, load_model
 
         factory = self.fixture_value("model_factory") if "model_factory" in self.fixtures.names() else None
+        weights_only = detect_format(Path(path)) in ("safetensors", "torch-zip", "torch-legacy")
+        if factory is None and shaped_like is not None and self.config.getoption("arch") is None and weights_only:
+            factory = copy.deepcopy(shaped_like)
         model = load_model(
             path,
             arch=self.config.getoption("arch"),

@@ -203,4 +203,4 @@ def dense_robustness(dense_parent, data, robustness_rows, device):
 
     if dense_parent is None:
         return None
-    return fgsm_accuracy(dense_parent, box=InputBox.for_data(data), device=device)
+    return fgsm_accuracy(dense_parent, robustness_rows, box=InputBox.for_data(data), device=device)

@@ -274,6 +274,19 @@ def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         if r["arm"] != "dense":
             assert r["achieved_density"] == pytest.approx(r["density"], abs=0.01)
     by_arm = {r["arm"]: r for r in results["records"]}
+    # every compressed arm carries the gate's verdict on the project's requirements, as `safecompress test` judges them
+    requirements = {"safety_tests/test_membership.py::test_rmia_gate", "safety_tests/test_membership.py::test_no_more_leaky_than_dense", "safety_tests/test_accuracy.py::test_held_out_accuracy"}
+    for r in results["records"]:
+        if r["arm"] == "dense":
+            assert "verdict" not in r
+            continue
+        verdict = r["verdict"]
+        assert set(verdict["outcomes"]) == requirements and verdict["passed"] == (not verdict["red"]), r["arm"]
+        assert set(verdict["red"]) == {n for n, o in verdict["outcomes"].items() if o in ("failed", "error")}
+    rows = {(row["arm"], row["density"]): row for row in results["summary"]}
+    assert rows[("plain-dst", 0.1)]["gate"]["n"] == 1 and rows[("dense", 1.0)]["gate"]["n"] == 0
+    assert results["verdict_claim"]["conditions"]["green"]["value"] in ("0/1", "1/1")
+    assert "| gate green |" in bench_results.render_markdown(results)
     assert by_arm["plain-dst"]["safety_test_share"] < 0.05 and by_arm["sc-select"]["safety_test_share"] > 0.0
     assert by_arm["sc-select"]["diagnostics"]["updates"] >= 1
     assert all(nodeid.endswith("test_accuracy") for nodeid in by_arm["early-stop"]["shipped"]["margins"])  # no privacy signal

@@ -180,3 +180,47 @@ def test_resume_after_kill_is_bit_identical(compress_project: Path, compressed: 
         return untimed
 
     assert without_timings(logged(compressed)) == without_timings(logged(compress_project / "killed"))
+
+
+def test_the_artifact_records_what_its_gate_needs_and_a_lost_parent_stops_the_gate(compressed: Path, compress_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Item 6 of the verdict issue: the same verdict whatever runs the gate. The artifact names its
+    parent by SHA-256; without it the gate of a compressed model does not quietly judge it on
+    absolute limits: exit 4 and one line, unless --absolute-only asks for exactly that."""
+    from safecompress.driver.gate_record import read_gate_record
+    from safecompress.driver.identity import file_sha256
+
+    record = read_gate_record(compressed / "model.safetensors")
+    assert record is not None and record.parent_sha256 == file_sha256(compress_project / "parent.pt") and record.parent_relative == "../parent.pt"
+    report = json.loads((compressed / "report.json").read_text())
+    assert set(record.requirements) == {t["nodeid"] for t in report["models"]["compressed"]["tests"] if t["role"] == "requirement"}
+    assert record.seed == report["settings"]["seed"] and len(record.data_sha256) == 64
+
+    relative = compress_project / "safety_tests" / "test_relative.py"  # a requirement judged against the parent
+    relative.write_text(
+        "import safecompress\n\n\n@safecompress.mark.cost('gate')\n@safecompress.mark.requirement\n"
+        "def test_as_big_as_dense(model, dense_model, record):\n"
+        "    record.at_most('size_ratio', sum(p.numel() for p in model.parameters()) / sum(p.numel() for p in dense_model.parameters()), 1.0)\n"
+    )
+    parent, away = compress_project / "parent.pt", compress_project / "parent.moved"
+    parent.rename(away)
+    try:
+        capsys.readouterr()
+        assert run_in(compress_project, "test", "out/model.safetensors", "-q") == 4
+        lost = capsys.readouterr().out
+        assert "cannot find" in lost and "--absolute-only" in lost and "Traceback" not in lost
+        parent.write_bytes(b"PK\x03\x04 not the parent")  # something else at the recorded place: refused by its SHA-256
+        assert run_in(compress_project, "test", "out/model.safetensors", "-q") == 4
+        assert "another SHA-256" in capsys.readouterr().out
+        parent.unlink()
+        assert run_in(compress_project, "test", "out/model.safetensors", "--dense", "parent.moved", "-q", "--json", "moved.json") == report["exitstatus"]
+        assert run_in(compress_project, "test", "out/model.safetensors", "--absolute-only", "-q", "--json", "absolute.json") in (0, 1)
+        assert "absolute-only gate" in capsys.readouterr().out
+        absolute = {t["nodeid"]: t for t in json.loads((compress_project / "absolute.json").read_text())["tests"]}
+        assert absolute["safety_tests/test_relative.py::test_as_big_as_dense"]["outcome"] == "skipped"
+        moved = {t["nodeid"]: t for t in json.loads((compress_project / "moved.json").read_text())["tests"]}
+        assert moved["safety_tests/test_relative.py::test_as_big_as_dense"]["outcome"] == "passed"
+    finally:
+        relative.unlink()
+        if parent.exists():
+            parent.unlink()
+        away.rename(parent)

@@ -70,10 +70,11 @@ def test_every_recorded_attack_gets_a_roc_chart() -> None:
 
 def test_outcomes_only_on_rows_a_check_judged() -> None:
     rows = {row[0]: row for row in comparison_rows(report_of(*two_models()))}
-    assert rows["loss_auc"][4] == "failed → passed"  # the check's own verdict on each model
-    assert rows["rmia1_auc"][4] == "failed → passed"
-    for metric in ("loss_tpr_at_1pct_fpr", "dense_loss_auc", "test_accuracy"):
-        assert rows[metric][4] == "", metric
+    assert rows["loss_auc (in-loop)"][5] == "failed → passed"  # the check's own verdict on each model
+    assert rows["rmia1_auc (in-loop)"][5] == "failed → passed"
+    assert rows["loss_auc (in-loop)"][1] == "requirement <= 0.6 (lenient)"  # its role and limit
+    for metric in ("loss_tpr_at_1pct_fpr (in-loop)", "dense_loss_auc (in-loop)", "test_accuracy (gate)"):
+        assert rows[metric][5] == "" and rows[metric][1] == "", metric
 
 
 def test_the_terminal_table_fits_80_columns_and_keeps_every_number() -> None:

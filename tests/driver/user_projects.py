@@ -23,6 +23,7 @@ def top1(model, split, device):
 
 
 @safecompress.mark.cost("cheap")
+@safecompress.mark.requirement
 @safecompress.mark.performance(metric="acc")
 def test_task(model, dense_model, data, device, record):
     """The user's performance test: accuracy on held-out rows, within 5 points of the parent."""
@@ -32,6 +33,7 @@ def test_task(model, dense_model, data, device, record):
 
 
 @safecompress.mark.cost("cheap")
+@safecompress.mark.requirement
 @safecompress.mark.remedy("adversarial_regularization", "relaxloss")
 def test_membership(model, dense_model, data, device, seed, record):
     """The user's attack: RMIA with one reference model, no worse than the parent's."""

@@ -86,7 +86,7 @@ def check_compress_then_gate(root: Path, env: dict[str, str], updates: int) -> d
     # the saved artifact reloads bit-exact and the references come from the cache: same verdicts
     assert outcomes(json.loads((root / "gate.json").read_text())["tests"]) == outcomes(report["models"]["compressed"]["tests"])
     cases = list(ET.parse(root / "report.xml").getroot().iter("testcase"))
-    assert {c.get("name") for c in cases} == {"test_accuracy", "test_loss_attack", "test_rmia_in_loop", "test_rmia_gate", "test_no_more_leaky_than_dense"}
+    assert {c.get("name") for c in cases} == {"test_accuracy", "test_held_out_accuracy", "test_loss_attack", "test_rmia_in_loop", "test_rmia_gate", "test_no_more_leaky_than_dense"}
     assert "## SafeCompress safety tests" in (root / "summary.md").read_text()
     return report
 
@@ -137,17 +137,28 @@ def test_fashion_mnist_example_end_to_end(tmp_path: Path, cache_dir: Path) -> No
     ci_env = {**env, "MODEL": "out/model.safetensors", "GITHUB_STEP_SUMMARY": str(summary)}
     (root / "summary.md").unlink()
     gate = run(["bash", "-e", "-c", steps["Safety gate"]["run"]], root, ci_env)
-    assert gate.returncode == report["exitstatus"] or (gate.returncode == 0 and report["exitstatus"] == 1), gate.stdout  # no --dense in CI
+    assert gate.returncode == report["exitstatus"], gate.stdout  # the parent the artifact records judges it, as in compress
+    assert "recorded by the artifact, SHA-256 checked" in gate.stdout
     assert run(["bash", "-e", "-c", steps["Job summary"]["run"]], root, ci_env).returncode == 0
     assert "SafeCompress safety tests: `model.safetensors`" in summary.read_text()
 
-    # The pytest variant: same tests, metrics as JUnit properties, the dense comparison skipped.
+    # The pytest variant: same tests and verdicts, metrics as JUnit properties.
     bridged = run([sys.executable, "-m", "pytest", "safety_tests", "--safecompress-model", "out/model.safetensors", "--junitxml", "py.xml", "-p", "no:cacheprovider", "-q"], root, ci_env)
     assert bridged.returncode == gate.returncode, bridged.stdout + bridged.stderr
     assert "PytestUnknownMarkWarning" not in bridged.stdout
     cases = {c.get("name"): c for c in ET.parse(root / "py.xml").getroot().iter("testcase")}
-    assert len(cases) == 5 and cases["test_no_more_leaky_than_dense"].find("skipped") is not None
-    assert {"rmia_auc", "rmia_auc.margin"} <= {p.get("name") for p in cases["test_rmia_gate"].iter("property")}
+    assert len(cases) == 6 and cases["test_no_more_leaky_than_dense"].find("skipped") is None
+    roles = {name: {p.get("name"): p.get("value") for p in case.iter("property")}.get("role") for name, case in cases.items()}
+    assert roles["test_rmia_gate"] == "requirement" and roles["test_rmia_in_loop"] == "target"
+
+    # A parent that is not where the artifact says: exit 4, one line; --absolute-only gates anyway.
+    (root / "dense" / "model.safetensors").rename(root / "parent.safetensors")
+    lost = run([*SAFECOMPRESS, "test", "out/model.safetensors", "-q"], root, env)
+    assert lost.returncode == 4 and "--absolute-only" in lost.stdout and len(lost.stdout.strip().splitlines()) <= 3, lost.stdout
+    assert run([*SAFECOMPRESS, "test", "out/model.safetensors", "--dense", "parent.safetensors", "-q"], root, env).returncode == report["exitstatus"]
+    absolute = run([*SAFECOMPRESS, "test", "out/model.safetensors", "--absolute-only", "-q"], root, env)
+    assert absolute.returncode in (0, 1) and "absolute-only gate" in absolute.stdout, absolute.stdout
+    assert {"rmia_auc", "dense_rmia_auc", "rmia_auc_minus_dense", "rmia_auc_minus_dense.margin", "rmia_auc_minus_dense.limit"} <= {p.get("name") for p in cases["test_rmia_gate"].iter("property")}
 
 
 # --- (b) tiny BERT on WordNet glosses ---------------------------------------------------------------
@@ -178,7 +189,7 @@ def test_text_bert_example_end_to_end(tmp_path: Path, cache_dir: Path) -> None:
     # The save_pretrained folder loads without any factory (transformers' own loader, dict inputs).
     hf = run([*SAFECOMPRESS, "test", "dense/hf", "-k", "accuracy", "-q", "--json", "hf.json"], root, env)
     assert hf.returncode in (0, 1), hf.stdout + hf.stderr
-    assert outcomes(json.loads((root / "hf.json").read_text())["tests"])["test_accuracy"] in ("passed", "failed")
+    assert outcomes(json.loads((root / "hf.json").read_text())["tests"])["test_accuracy"] in ("passed", "missed")  # a steering target
     check_hf_export(root / "out", report)
 
 
@@ -459,7 +470,7 @@ def test_heterogeneous_example_balances_two_remedies(tmp_path: Path, cache_dir: 
     for decision in logged[1:]:  # each remedy follows its own test's outcome at the judged checkpoint
         judged = decision["checkpoint"] if decision["kind"] == "update" else decision["candidates"][0]
         for remedy, test in (("adversarial_training", "test_robustness.py::test_robustness_in_loop"), ("adversarial_regularization", "test_membership.py::test_rmia_in_loop")):
-            assert decision["remedies"][remedy]["red"] == (judged["outcomes"][f"safety_tests/{test}"] == "failed"), (decision["step"], remedy)
+            assert decision["remedies"][remedy]["red"] == (judged["outcomes"][f"safety_tests/{test}"] == "missed"), (decision["step"], remedy)
     report = json.loads((out / "report.json").read_text())
     tests = {t["nodeid"].split("::")[-1]: t for t in report["models"]["compressed"]["tests"]}
     assert {"test_pgd_gate", "test_inversion_gate", "test_robustness_in_loop"} <= set(tests)

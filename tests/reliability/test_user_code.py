@@ -127,7 +127,7 @@ def test_the_model_name_and_metric_names_cannot_inject_markdown(cnn_project, cap
     assert not any(line.startswith("::") for line in text.splitlines()) and "\x1b" not in text
     assert "`m\\n::error title=pwned::owned\\x1b[2J<img src=x onerror=alert(1)>\\|[link](javascript:x)'.pt`" in text  # a code span
     assert "\\<img src=x onerror=alert(1)>\\|\\[link\\](javascript:x)\\`=0.5" in text  # the metric's name, escaped
-    assert all(len(re.split(r"(?<!\\)\|", row)) == 7 for row in rows), rows  # every row keeps its 5 cells
+    assert all(len(re.split(r"(?<!\\)\|", row)) == 9 for row in rows), rows  # every row keeps its 7 cells
 
 
 def test_a_model_exception_under_verbose_is_escaped(cnn_project, capsys):

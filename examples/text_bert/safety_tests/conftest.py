@@ -2,7 +2,7 @@
 
 It gives the in-loop audit set (``loop-members``/``loop-population`` of pyproject.toml), the
 session's reference outputs (references built by this project's ``model_factory`` and trained by
-its recipe, cached on disk), ``loop_inputs``, ``population_accuracy``, ``dense_baseline`` and the
+its recipe, cached on disk), ``loop_inputs``, ``split_accuracy``, ``dense_baseline`` and the
 gate's ``gate_attacks``. A fixture of the same name defined here replaces the suite's.
 """
 
