@@ -53,6 +53,30 @@ def assign_roles(n_members: int, n_non_members: int, calibration_fraction: float
     return roles
 
 
+INPUT_DESCRIPTION_KEYS = ("builder", "normalization", "input_shape", "max_length", "vocab_size", "indexing")
+
+
+def attack_rows(splits: Any, seed: int, calibration_fraction: float = 0.5) -> dict[str, Any]:
+    """Which members and non-members a membership attack scores (``evaluation``) and which set its
+    thresholds (``calibration``), by source index in split order, with how the model's inputs were
+    built: what an outside auditor needs to rebuild the attack inputs (``assign_roles`` at ``seed``,
+    as ``make_attack_inputs`` draws them). The scores of an attack follow ``evaluation``: members,
+    then non-members."""
+    sizes = (len(splits.members), len(splits.non_members))
+    roles = assign_roles(sizes[0], sizes[1], calibration_fraction, seed)
+    by_split = {"members": (splits.members.indices, roles[: sizes[0]]), "non_members": (splits.non_members.indices, roles[sizes[0] :])}
+    extra = getattr(splits, "extra", {}) or {}
+    return {
+        "source": splits.source,
+        "inputs": {key: extra[key] for key in INPUT_DESCRIPTION_KEYS if key in extra},
+        "seed": seed,
+        "calibration_fraction": calibration_fraction,
+        "evaluation": {name: indices[role == Role.EVALUATION].tolist() for name, (indices, role) in by_split.items()},
+        "calibration": {name: indices[role == Role.CALIBRATION].tolist() for name, (indices, role) in by_split.items()},
+        "reference_rows": "population (reference models train on draws of it; LiRA/RMIA's z rows come from it)",
+    }
+
+
 @dataclass
 class AttackInputs:
     """Per-sample target outputs, labels, membership truth and roles; optional gradients and references.

@@ -63,6 +63,7 @@ from torch import nn
 from safecompress.bench.frontier import CLAIMED_ARM, check_frontier_claim, frontier_points
 from safecompress.bench.gate import GATE_ATTACKS, gate_metrics, gate_references, summarize_decisions
 from safecompress.bench.plan import ARMS, DP_ARMS, NEXT_DOWN, SAFECOMPRESS_ARMS, SC_BUDGET, BenchPlan, TaskSpec, next_density_down
+from safecompress.bench.prediction import prediction_summary
 from safecompress.bench.results import CLAIM_DENSITY, CLAIM_TASK, check_claim, check_verdict_claim, cost_ratios, summarize
 from safecompress.hookspecs import hookimpl
 
@@ -174,9 +175,22 @@ def start_session(task: TaskSpec, seed: int, device: str, rootdir: Path, project
 
 
 def run_seed(
-    task: TaskSpec, seed: int, *, device: str, rootdir: Path, project_ini: dict[str, Any], refs: int, extra_density: Optional[float], log: Log, on_record: Callable[[dict[str, Any]], None]
+    task: TaskSpec,
+    seed: int,
+    *,
+    device: str,
+    rootdir: Path,
+    project_ini: dict[str, Any],
+    refs: int,
+    extra_density: Optional[float],
+    log: Log,
+    on_record: Callable[[dict[str, Any]], None],
+    gate_checkpoints: bool = False,
 ) -> None:
-    """Every arm of ``task`` at every density for one seed; each finished arm goes to ``on_record``."""
+    """Every arm of ``task`` at every density for one seed; each finished arm goes to ``on_record``.
+    ``gate_checkpoints``: the SafeCompress arms also run the requirements at every judged checkpoint
+    (``record["checkpoint_gates"]``, for :mod:`safecompress.bench.prediction`)."""
+    from safecompress.bench.prediction import gating_every_checkpoint
     from safecompress.driver.gate import requirement_verdict
     from safecompress.driver.job import run_attempts
     from safecompress.driver.loop import Timers, cheap_tests
@@ -237,6 +251,9 @@ def run_seed(
             with tempfile.TemporaryDirectory(prefix="safecompress-bench-") as tmp:
                 settings = arm_settings(arm, density, seed, base, Path(tmp))
                 evaluate = no_tests if arm in UNTESTED_ARMS else (cheap_tests(session, performance_only) if arm == "early-stop" else None)
+                gated: list[dict[str, Any]] = []
+                if gate_checkpoints and arm in SAFECOMPRESS_ARMS:
+                    evaluate = gating_every_checkpoint(session, evaluate or cheap_tests(session), gated)
                 plugin = AccuracyOnlySelection() if arm == "accuracy-select" else None
                 if plugin is not None:
                     session.pm.register(plugin, name="bench:accuracy-only-selection")
@@ -262,6 +279,8 @@ def run_seed(
                     summarize_decisions(result.decisions) if arm not in UNTESTED_ARMS else None,
                 )
                 record["verdict"] = requirement_verdict(session, result.model, arm)  # what `safecompress test` would decide
+                if gated:
+                    record["checkpoint_gates"] = gated
                 record["achieved_density"] = round(float(result.engine.density()), 6)
                 record["settings"] = {k: v for k, v in settings.to_dict().items() if k not in ("out", "device", "resume")}
                 record["remedy_weights"] = result.remedy_weights
@@ -375,7 +394,7 @@ def run_compress_benchmark(
         if CLAIM_DENSITY in task.densities and next_density_down(CLAIM_DENSITY, task.densities) not in task.densities and "plain-dst" in task.arms and task.name == CLAIM_TASK:
             extra = next_density_down(CLAIM_DENSITY, task.densities)
         for seed in task.seeds:
-            run_seed(task, seed, device=device, rootdir=root, project_ini=project_ini, refs=plan.refs, extra_density=extra, log=log, on_record=on_record)
+            run_seed(task, seed, device=device, rootdir=root, project_ini=project_ini, refs=plan.refs, extra_density=extra, log=log, on_record=on_record, gate_checkpoints=plan.gate_checkpoints)
     return snapshot()
 
 
@@ -428,6 +447,7 @@ def _assemble(plan: BenchPlan, records: list[dict[str, Any]], project_ini: dict[
         "claims": claims,
         "frontier": frontier,
         "verdict_claim": verdict_claim,
+        "prediction": prediction_summary(records) if any(r.get("checkpoint_gates") for r in records) else None,
         "cost_ratios": cost_ratios(records, [arm for arm in SAFECOMPRESS_ARMS if arm in measured]) if claim_task else {},
     }
 

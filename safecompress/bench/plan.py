@@ -57,6 +57,7 @@ class BenchPlan:
     refs: int = 4
     quick: bool = False
     skipped: tuple[str, ...] = ()
+    gate_checkpoints: bool = False  # run the requirements at every judged checkpoint of the SafeCompress arms (bench/prediction.py)
 
 
 FASHION_DATA = {"members": 1000, "non_members": 1000, "population": 2000, "test": 2000}

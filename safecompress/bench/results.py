@@ -269,6 +269,10 @@ def render_markdown(results: dict[str, Any], command: str = "safecompress bench 
             detail = {k: v for k, v in c.items() if k not in ("rule", "holds")}
             lines.append(f"- {mark} — {c['rule']}: " + ", ".join(f"{k} {_short(v)}" for k, v in detail.items()))
         lines.append("")
+    if results.get("prediction"):
+        from safecompress.bench.prediction import render_prediction
+
+        lines += ["How well in-loop evidence predicts the gate, over every judged checkpoint of the SafeCompress arms (requirements run at each):", "", *render_prediction(results["prediction"]), ""]
     claim = (results.get("frontier") or {}).get("claim")
     if claim and claim.get("conditions"):
         verdict = "**holds**" if claim["holds"] else "**does not hold**"

@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refs", type=whole_number(1), help="reference models for lira/rmia (default 2)")
     parser.add_argument("--online", action="store_true", help="lira/rmia: references trained on halves of all rows (IN and OUT models)")
     parser.add_argument("--json", dest="results_json", type=Path, metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--scores", action="store_true", help="with --json: add every evaluation row's score, membership, split and source index (for an outside re-analysis)")
     parser.add_argument("--plot", type=Path, metavar="DIR", help="write a log-scale ROC and a score histogram (PNG; needs matplotlib)")
     parser.add_argument("--fail-above", dest="fail_above", type=finite_float, metavar="AUC", help="exit 1 when the AUC interval lies wholly above AUC")
     parser.add_argument("--fail-below", dest="fail_below", type=finite_float, metavar="ACC", help="pgd/fgsm: exit 1 when the robust-accuracy interval lies wholly below ACC")
@@ -48,6 +49,8 @@ def check_outputs(args: argparse.Namespace) -> None:
     attack trains its reference models, not after."""
     from safecompress.fsutil import require_writable_dir, require_writable_file
 
+    if args.scores and not args.results_json:
+        raise UsageError("--scores adds per-row scores to the --json file: give --json FILE too")
     if args.results_json:
         require_writable_file(args.results_json, "--json")
     if args.plot:
@@ -58,6 +61,24 @@ def check_outputs(args: argparse.Namespace) -> None:
         if args.plot.exists() and not args.plot.is_dir():
             raise UsageError(f"--plot {args.plot} is a file; it names the folder the plots go to")
         require_writable_dir(args.plot, "--plot")
+
+
+def evaluation_rows(data: Any, results: Any, seed: int) -> Optional[dict[str, Any]]:
+    """Which data row each score belongs to (``attack_rows``: the evaluation members, then the
+    evaluation non-members), the calibration rows, and how the inputs were built; None when the
+    attack scored other rows (nothing to map)."""
+    from safecompress.attacks.data_structures import attack_rows
+
+    rows = attack_rows(data, seed)
+    evaluation = rows["evaluation"]
+    if len(evaluation["members"]) + len(evaluation["non_members"]) != len(results.scores):
+        return None
+    return {
+        **{k: v for k, v in rows.items() if k not in ("evaluation", "calibration")},
+        "split": ["members"] * len(evaluation["members"]) + ["non_members"] * len(evaluation["non_members"]),
+        "index": evaluation["members"] + evaluation["non_members"],
+        "calibration": rows["calibration"],
+    }
 
 
 def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
@@ -110,7 +131,10 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
         )
         console.print(results.summary(), highlight=False, markup=False)
         if args.results_json:
-            atomic_write_text(args.results_json, json.dumps(json_safe(results.to_dict()), indent=2, default=str) + "\n")
+            written = results.to_dict(include_scores=True) if args.scores and isinstance(results, AttackResults) else results.to_dict()
+            if args.scores and isinstance(results, AttackResults):
+                written["rows"] = evaluation_rows(data, results, int(config.getoption("seed", 0)))
+            atomic_write_text(args.results_json, json.dumps(json_safe(written), indent=2, default=str) + "\n")
         if not isinstance(results, AttackResults):
             if args.fail_below is not None and results.robust_accuracy.high < args.fail_below:
                 console.print(f"FAILED: {name} robust accuracy {results.robust_accuracy} lies wholly below {args.fail_below}", highlight=False, markup=False)

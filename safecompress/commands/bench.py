@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=whole_number(1), default=5, help="runs per measurement; the median is reported")
     parser.add_argument("--seeds", type=seed_list, metavar="N|LIST", help="compress, heterogeneous: number of seeds (3 → 0,1,2) or a comma-separated list (default 3; --quick 1)")
     parser.add_argument("--claim-only", dest="claim_only", action="store_true", help="compress: only what the claim needs (Fashion-MNIST at d = 0.1, plain DST at the next density down, no text task)")
+    parser.add_argument("--gate-checkpoints", dest="gate_checkpoints", action="store_true", help="compress: run the requirements at every judged checkpoint of SafeCompress arms (in-loop vs gate)")
     parser.add_argument("--arms", type=_arms, metavar="LIST", help="compress: only these arms, comma-separated (dense always runs; default: every arm of the plan)")
     parser.add_argument("--threads", type=whole_number(1), help="torch CPU threads (default: torch's choice); recorded in the results")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON", help="compress, heterogeneous: pool the --json results of runs over disjoint seeds (no training)")
@@ -134,6 +136,7 @@ def run(args: argparse.Namespace, pm: Any, console: Console) -> int:
 
         seeds = getattr(args, "seeds", None)
         plan = bench_plan.make_plan(quick=args.quick, seeds=seeds, claim_only=bool(getattr(args, "claim_only", False)), arms=getattr(args, "arms", None))
+        plan = dataclasses.replace(plan, gate_checkpoints=bool(getattr(args, "gate_checkpoints", False)))
         command = "safecompress " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "safecompress bench compress" + (" --quick" if args.quick else "")
 
         def checkpoint(partial: dict[str, Any]) -> None:

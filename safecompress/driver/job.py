@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from safecompress.attacks.data_structures import attack_rows
 from safecompress.distributed import Ranks
 from safecompress.driver.budget import BudgetPlan, Work, count_judged_rows, plan_budget
 from safecompress.driver.checkpoint import checkpoint_attempt
@@ -251,7 +252,7 @@ def _run_compress(
         "settings": settings.to_dict(),
         "recipe": recipe.describe(),
         "parent": info,
-        "data": data.provenance(),
+        "data": {**data.provenance(), "attack_rows": attack_rows(data, settings.seed)},  # rebuild the gate's attack inputs
         "roles": roles.to_dict(),
         "warnings": warnings,
         "models": {"compressed": compressed_report, "dense": dense_gate.to_dict()},

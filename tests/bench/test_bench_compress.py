@@ -265,7 +265,8 @@ def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     )
     lines: list[str] = []
     checkpoints: list[int] = []
-    results = bench.run_compress_benchmark(bench_plan.BenchPlan((task,), refs=2), device="cpu", rootdir=ROOT, log=lines.append, checkpoint=lambda r: checkpoints.append(len(r["records"])))
+    plan = bench_plan.BenchPlan((task,), refs=2, gate_checkpoints=True)
+    results = bench.run_compress_benchmark(plan, device="cpu", rootdir=ROOT, log=lines.append, checkpoint=lambda r: checkpoints.append(len(r["records"])))
     arms = [(r["arm"], r["density"]) for r in results["records"]]
     assert arms == [("dense", 1.0), *((a, 0.1) for a in bench_plan.ARMS[1:]), ("plain-dst", 0.02), (bench_plan.NEXT_DOWN, 0.05)]
     assert checkpoints == list(range(1, len(arms) + 1))
@@ -283,6 +284,16 @@ def test_tiny_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         verdict = r["verdict"]
         assert set(verdict["outcomes"]) == requirements and verdict["passed"] == (not verdict["red"]), r["arm"]
         assert set(verdict["red"]) == {n for n, o in verdict["outcomes"].items() if o in ("failed", "error")}
+    # --gate-checkpoints: every judged checkpoint of a SafeCompress arm carries its requirements' outcomes too
+    gated = {(r["arm"], r["density"]): r for r in results["records"]}
+    for arm in bench_plan.SAFECOMPRESS_ARMS:
+        checkpoints_gated = gated[(arm, 0.1)].get("checkpoint_gates") or []
+        assert checkpoints_gated and all({"test_rmia_gate", "test_rmia_in_loop"} <= set(c["tests"]) for c in checkpoints_gated), arm
+    labels = [c["label"] for arm in bench_plan.SAFECOMPRESS_ARMS for c in gated[(arm, 0.1)]["checkpoint_gates"]]
+    assert any(label.startswith("final phase") for label in labels) and any("retraining segment" in label for label in labels)  # the loop's judged checkpoints, both kinds
+    assert "checkpoint_gates" not in gated[("plain-dst", 0.1)]
+    assert results["prediction"]["test_rmia_in_loop"]["target_met"] + results["prediction"]["test_rmia_in_loop"]["target_missed"] > 0
+    assert "How well in-loop evidence predicts the gate" in bench_results.render_markdown(results)
     rows = {(row["arm"], row["density"]): row for row in results["summary"]}
     assert rows[("plain-dst", 0.1)]["gate"]["n"] == 1 and rows[("dense", 1.0)]["gate"]["n"] == 0
     assert results["verdict_claim"]["conditions"]["green"]["value"] in ("0/1", "1/1")

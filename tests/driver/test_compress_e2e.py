@@ -111,6 +111,10 @@ def test_outputs_and_report(compressed: Path) -> None:
     roles = report["data"]["roles"]
     assert roles["members"]["count"] == 256 and len(roles["members"]["indices"]) == 256
     assert len(roles["non_members"]["sha256"]) == 64
+    rows = report["data"]["attack_rows"]  # what an auditor needs to rebuild the gate's attack inputs
+    assert rows["inputs"]["normalization"] and rows["seed"] == 0 and rows["calibration_fraction"] == 0.5
+    assert set(rows["evaluation"]["members"]) | set(rows["calibration"]["members"]) == set(roles["members"]["indices"])
+    assert len(rows["evaluation"]["members"]) == len(rows["evaluation"]["non_members"]) == 128
     assert report["versions"]["torch"] and report["settings"]["seed"] == 0
     assert report["processes"] == 1 and "processes (torchrun" not in (compressed / "report.md").read_text()
     assert all(u["candidates_seconds"] > 0 and "tested_on_rank" not in u for u in report["updates"])

@@ -43,3 +43,27 @@ def test_only_upper_auc_limits_count():
     accuracy = {"name": "accuracy", "value": 0.52, "op": ">=", "limit": 0.51, "interval": [0.45, 0.59]}
     assert near_chance_limits({"checks": [accuracy]}) == []
     assert near_chance_limits({"checks": [{"name": "rmia_auc", "value": 0.6, "op": "<=", "limit": 0.52, "interval": None}]}) == []
+
+
+def test_a_missed_requirement_is_told_apart_from_a_missed_target():
+    """Why it is red names the requirement that makes it red, the steering target serving it and
+    whether that was met, and lists a missed target that serves a met requirement apart."""
+    requirement = {**_test(limit=-0.05, interval=(-0.06, 0.0), value=-0.03), "nodeid": "t.py::test_rmia_gate", "role": "requirement", "markers": ["gate"], "remedy": None}
+    serving = {**_test(limit=0.58, interval=(0.55, 0.65), value=0.60), "nodeid": "t.py::test_rmia", "outcome": "missed", "role": "target", "serves": "test_rmia_gate"}
+    other = {**_test(limit=0.60, interval=(0.58, 0.66), value=0.62), "nodeid": "t.py::test_loss", "outcome": "missed", "role": "target", "serves": "test_loss_gate"}
+    passed = {**_test(limit=0.0, interval=(-0.02, 0.01), value=-0.01), "nodeid": "t.py::test_loss_gate", "outcome": "passed", "role": "requirement", "remedy": None}
+    judged = [{"attempt": 1, "step": 54, "utility": 0.83, "margins": {"t.py::test_rmia": -0.02}, "red_tests": ["t.py::test_rmia"]}]
+    report = diagnose([requirement, serving, other, passed], [], judged, [], {"density": 0.1, "attempts": 1})
+    [red] = report["red_tests"]
+    assert red["nodeid"] == "t.py::test_rmia_gate" and red["kind"] == "requirement missed"
+    assert red["targets"] == [{"nodeid": "t.py::test_rmia", "outcome": "missed", "margin": serving["margin"]}]
+    assert red["remedies"] == [] or all(r["remedy"] in ("relaxloss",) for r in red["remedies"])  # read from the serving target's ladder
+    assert [t["nodeid"] for t in report["missed_targets"]] == ["t.py::test_rmia", "t.py::test_loss"]
+    text = "\n".join(diagnosis_lines(report))
+    assert "requirement missed: t.py::test_rmia_gate" in text
+    assert "steering target missed, which does not make the run red: t.py::test_loss" in text
+
+
+def test_a_green_gate_has_no_diagnosis_even_with_missed_targets():
+    serving = {**_test(limit=0.58, interval=(0.55, 0.65), value=0.60), "outcome": "missed", "role": "target"}
+    assert diagnose([serving], [], [], [], {"density": 0.1}) is None
