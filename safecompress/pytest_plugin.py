@@ -32,6 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 MARKERS = (
     "cheap: safecompress cost level: runs on every candidate during compression",
+    "validation: safecompress cost level: runs on the checkpoint about to ship, then at the gate",
     "gate: safecompress cost level: runs only at the final gate",
     "cost(level): safecompress test cost",
     "remedy(name): the training-time defense a safecompress test declares",

@@ -186,6 +186,21 @@ def test_the_audit_set_never_uses_the_gates_non_members() -> None:
     assert len(audit_rows(data, 50, 100, 3)["non_members"]) == 50
 
 
+def test_validation_rows_are_never_the_rows_the_gate_scores() -> None:
+    """The validation RMIA chooses the checkpoint that ships, so its members and non-members are the
+    gate's calibration rows, never its evaluation rows (choosing on those would flatter the gate);
+    population and test split are the gate's own, so its references are reused."""
+    from safecompress.attacks.data_structures import attack_rows
+
+    data = fashion_mnist_embedded(members=300, non_members=300, population=200, test=50, seed=0)
+    view = shipped("fixtures").validation_data(data, 4)
+    scored = attack_rows(data, 4)["evaluation"]
+    assert len(view.members) == len(view.non_members) == 150
+    assert not set(view.members.indices.tolist()) & set(scored["members"]) and not set(view.non_members.indices.tolist()) & set(scored["non_members"])
+    assert set(view.members.indices.tolist()) == set(attack_rows(data, 4)["calibration"]["members"])
+    assert view.population.fingerprint() == data.population.fingerprint() and view.test.fingerprint() == data.test.fingerprint()
+
+
 def test_every_fixture_the_shipped_tests_request_exists() -> None:
     """Collect `safety_tests/` as the driver does: each requested fixture (and each fixture's own
     requests) must be defined by the conftest or a built-in, or the test would end in `error`."""
@@ -213,6 +228,7 @@ def test_every_fixture_the_shipped_tests_request_exists() -> None:
             "test_accuracy": "target",
             "test_loss_attack": "target",
             "test_rmia_in_loop": "target",
+            "test_rmia_validation": "target",
             "test_held_out_accuracy": "requirement",
             "test_rmia_gate": "requirement",
             "test_no_more_leaky_than_dense": "requirement",

@@ -261,7 +261,17 @@ def run_seed(
                     t0 = time.perf_counter()
                     fixed = FIXED_REMEDY_ARMS.get(arm)
                     result, attempts = run_attempts(
-                        session, parent, settings, lambda kind, payload: None, data=data, recipe=recipe, remedy_factories=remedies, evaluate=evaluate, baseline=baseline, fixed_remedies=fixed
+                        session,
+                        parent,
+                        settings,
+                        lambda kind, payload: None,
+                        validation=arm != "early-stop",  # its ablation: no privacy signal at all
+                        data=data,
+                        recipe=recipe,
+                        remedy_factories=remedies,
+                        evaluate=evaluate,
+                        baseline=baseline,
+                        fixed_remedies=fixed,
                     )
                     seconds = time.perf_counter() - t0
                 finally:

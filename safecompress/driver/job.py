@@ -27,14 +27,17 @@ from safecompress.driver.diagnosis import diagnose
 from safecompress.driver.gate import compare, exit_status, run_gate, versions
 from safecompress.driver.gate_record import GATE_KEY, make_gate_record
 from safecompress.driver.identity import run_identity
-from safecompress.driver.loop import CompressionLoop, LoopResult, Timers, cheap_tests, fitting_updates, training_steps
+from safecompress.driver.loop import CompressionLoop, Evaluate, LoopResult, Timers, cheap_tests, fitting_updates, training_steps
 from safecompress.driver.outputs import OutputLock, prepare_output_folder
 from safecompress.driver.report import write_reports
 from safecompress.driver.selection import metric_roles
 from safecompress.driver.settings import CompressSettings
+from safecompress.driver.shipping import load_point
 from safecompress.driver.updates import check_strategies, growth_registry
 from safecompress.errors import UsageError
+from safecompress.fsutil import append_line, json_safe
 from safecompress.plugins import collect_registry
+from safecompress.runner.reports import TestReport
 from safecompress.runner.session import SafetySession
 
 COMPRESS_REPORT_SCHEMA = "safecompress.compress-report"
@@ -106,9 +109,50 @@ def budget_settings(session: SafetySession, parent: Any, settings: CompressSetti
     return plan_budget(settings, work, fitting_updates(settings.updates, steps), ladders, loop_args.get("remedy_factories") or {})
 
 
-def run_attempts(session: SafetySession, parent: Any, settings: CompressSettings, notify: Observer, **loop_args: Any) -> tuple[LoopResult, list[dict[str, Any]]]:
+def validation_tests(session: SafetySession) -> Optional[Evaluate]:
+    """The suite's ``validation`` tests as an ``evaluate`` (None when it has none): they judge only
+    the point about to ship, on stronger evidence than the in-loop audit (docs/driver.md)."""
+    if not any(item.cost == "validation" for item in session.items):
+        return None
+
+    def evaluate(model: Any, label: str) -> list[TestReport]:
+        session.set_model(model, label=label)
+        reports = session.run(select=lambda item: item.cost == "validation")
+        model.train()
+        return reports
+
+    return evaluate
+
+
+def validate_shipping(result: LoopResult, validate: Evaluate, ranks: Ranks, log_path: Path) -> list[str]:
+    """Validate the point about to ship until it is one validation has seen: a rejected point makes
+    way for the next contender (at most the best passing and the best red are kept, so this ends).
+    The model and engine end holding the point that ships; returns the lines it logged."""
+    record, lines = result.shipping, []
+    started = time.perf_counter()
+    while record is not None and record.shipped is not None and record.shipped.validation is None:
+        point = record.shipped
+        load_point(result.model, result.engine, point)
+        reports = ranks.from_main(validate(result.model, f"{point.label}, validation") if ranks.is_main else None)
+        line = record.validate(point, reports)
+        lines.append(line)
+        if ranks.is_main:
+            entry = {"kind": "validation", "point": point.label, "step": point.step, "attempt": point.attempt, "passed": point.passed, "tests": [r.to_dict() for r in reports], "kept": line}
+            append_line(log_path, json.dumps(json_safe(entry)))
+    if record is not None and record.shipped is not None:
+        result.shipped = record.shipped
+        load_point(result.model, result.engine, result.shipped)
+    result.model.eval()
+    result.timers.tests += time.perf_counter() - started
+    result.events.extend(lines)
+    return lines
+
+
+def run_attempts(session: SafetySession, parent: Any, settings: CompressSettings, notify: Observer, *, validation: bool = True, **loop_args: Any) -> tuple[LoopResult, list[dict[str, Any]]]:
     """The loop, rerun with what it learned while no judged checkpoint passes (``settings.attempts``
-    runs at most); a ``--resume`` continues the attempt its checkpoint belongs to. With a
+    runs at most); a ``--resume`` continues the attempt its checkpoint belongs to. With the suite's
+    ``validation`` tests (unless ``validation`` is False: the benchmark's untested arms) the point
+    about to ship is validated after each attempt, and passing means passing validation. With a
     ``budget`` the settings are trimmed first (:mod:`safecompress.driver.budget`); the plan is in
     every attempt's summary."""
     settings, budget = budget_settings(session, parent, settings, loop_args)
@@ -116,12 +160,16 @@ def run_attempts(session: SafetySession, parent: Any, settings: CompressSettings
         notify("budget", budget.to_dict())
         loop_args["excluded_remedies"] = frozenset(budget.excluded_remedies)
     first = (checkpoint_attempt(settings.out / "checkpoint.pt") or 1) if settings.resume else 1
+    validate = validation_tests(session) if validation else None
+    ranks = loop_args.get("ranks") or Ranks()
     plan, shipping, earlier = None, None, []
     for attempt in range(first, settings.attempts + 1):
         loop = CompressionLoop(
             session, parent, settings=settings, attempt=attempt, plan=plan, shipping=shipping, earlier_attempts=earlier, resume=settings.resume and attempt == first, on_event=notify, **loop_args
         )
         result = loop.run()
+        if validate is not None:
+            validate_shipping(result, validate, ranks, settings.out / "decisions.jsonl")
         earlier = loop.earlier_attempts + [attempt_summary(result, attempt, loop.steering.controller.plan.to_dict())]
         if budget is not None:
             earlier[-1]["budget"] = budget.to_dict()

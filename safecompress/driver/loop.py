@@ -37,7 +37,7 @@ from safecompress.distributed import GradientSync, Ranks, RanksDiverged, state_d
 from safecompress.driver.checkpoint import capture_loop, restore_loop, resume_loop, save_checkpoint
 from safecompress.driver.selection import Candidate, score_candidate
 from safecompress.driver.settings import CompressSettings
-from safecompress.driver.shipping import JudgedPoint, ShippingRecord
+from safecompress.driver.shipping import JudgedPoint, ShippingRecord, load_point
 from safecompress.driver.steering import Steering, SteeringPlan
 from safecompress.driver.stream import TrainState, batch_of, steps_per_epoch
 from safecompress.driver.updates import candidate_specs, explain, final_check_steps, growth_registry, sparse_engine
@@ -216,7 +216,7 @@ class CompressionLoop:
         )
         if fixed_remedies:  # always on at these weights, steered by nothing (the benchmark's defence baselines)
             self.steering.fix(fixed_remedies, fixed_options)
-        self.shipping = shipping or ShippingRecord(self._select)
+        self.shipping = shipping or ShippingRecord(self._select, self.settings.lambda_)
         self.state = TrainState()
         self.timers = Timers()
         self.decisions: list[dict[str, Any]] = []
@@ -495,7 +495,7 @@ class CompressionLoop:
             self.on_event("epoch", {"epoch": self.state.epoch, "epochs": self.epochs})
         shipped = self.shipping.shipped
         if shipped is not None:
-            self._load_point(shipped)
+            load_point(self.model, self.engine, shipped)
             colour = "a passing" if shipped.passed else "a RED (no judged checkpoint passed)"
             message = f"shipped {colour} checkpoint: {shipped.label}, of {self.state.step} steps in attempt {self.attempt}"
             self.events.append(message)
@@ -514,13 +514,6 @@ class CompressionLoop:
             self.steering.learned_plan(),
             self.baseline_decision,
         )
-
-    def _load_point(self, point: JudgedPoint) -> None:
-        """Put a judged checkpoint's weights and masks in the model and the engine."""
-        self.model.load_state_dict(point.weights)
-        state = self.engine.state_dict()
-        state["masks"] = point.masks
-        self.engine.load_state_dict(state)
 
     def _roll_back(self) -> None:
         """NaN/inf loss: back to the last checkpoint with half the learning rate, and say so."""

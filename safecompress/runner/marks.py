@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 MARKS_ATTR = "__safecompress_marks__"
-COSTS = ("cheap", "gate")
+COSTS = ("cheap", "validation", "gate")
 ROLES = ("requirement", "target")
 
 
@@ -48,7 +48,8 @@ class _MarkGenerator:
     """``mark.cost("gate")``, ``mark.remedy("flooding", level=0.1)``, ``mark.severity(2.0)``..."""
 
     def cost(self, level: str) -> MarkDecorator:
-        """How expensive a test is: ``cheap`` runs inside training on every candidate, ``gate`` only at the gate."""
+        """How expensive a test is: ``cheap`` runs inside training on every candidate, ``validation``
+        on the checkpoint about to ship (and at the gate), ``gate`` only at the gate."""
         if level not in COSTS:
             raise ValueError(f"cost must be one of {COSTS}, not {level!r}")
         return MarkDecorator(Mark("cost", (level,)))

@@ -80,8 +80,9 @@ class TestReport:
 
     @property
     def evidence(self) -> str:
-        """What the numbers are: ``in-loop`` (cheap, small audit set) or ``gate`` (strong attacks, full rows)."""
-        return "in-loop" if self.cost == "cheap" else "gate"
+        """What the numbers are: ``in-loop`` (cheap, small audit set), ``validation`` (strong attacks on
+        rows the gate does not score, for the point about to ship) or ``gate`` (strong attacks, the gate's rows)."""
+        return {"cheap": "in-loop", "validation": "validation"}.get(self.cost, "gate")
 
     @property
     def margin(self) -> Optional[float]:

@@ -180,6 +180,43 @@ def rmia_steering_target(dense_baseline, dense_gate_attacks, thresholds):
     )
 
 
+VALIDATION_CALIBRATION_FRACTION = 0.25  # of the validation rows, what RMIA tunes its ``a`` on; the rest it scores
+
+
+@safecompress.fixture(scope="session")
+def validation_data(data, seed):
+    """The members and non-members the gate only calibrates on (its ``a``, never its scores): the
+    validation RMIA scores the point about to ship on them, so choosing a checkpoint by them does
+    not flatter the gate's evaluation rows. Population (z rows, the references' pool) and test
+    split as in ``data``, so the gate's reference models are reused from the cache."""
+    from safecompress.attacks.data_structures import Role, assign_roles
+    from safecompress.data.splits import DataSplits
+
+    roles = assign_roles(len(data.members), len(data.non_members), 0.5, seed)
+    members = np.flatnonzero(roles[: len(data.members)] == Role.CALIBRATION)
+    non_members = np.flatnonzero(roles[len(data.members) :] == Role.CALIBRATION)
+    return DataSplits(data.members.subset(members), data.non_members.subset(non_members), data.population, data.test, data.num_classes, source=data.source, seed=data.seed, extra=dict(data.extra))
+
+
+def validation_rmia(model, validation_data, device, seed, reference_recipe, config):
+    refs = int(config.getoption("gate_refs", 4))
+    return run_attacks(["rmia"], model, validation_data, device=device, refs=refs, recipe=reference_recipe, seed=seed, calibration_fraction=VALIDATION_CALIBRATION_FRACTION)["rmia"]
+
+
+@safecompress.fixture(scope="model")
+def validation_attacks(model, validation_data, device, seed, reference_recipe, config):
+    """RMIA with the gate's references against the model on the validation rows."""
+    return {"rmia": validation_rmia(model, validation_data, device, seed, reference_recipe, config)}
+
+
+@safecompress.fixture(scope="session")
+def dense_validation_attacks(dense_parent, validation_data, device, seed, reference_recipe, config):
+    """The same RMIA against the dense parent, once per session (None without a parent)."""
+    if dense_parent is None:
+        return None
+    return {"rmia": validation_rmia(dense_parent, validation_data, device, seed, reference_recipe, config)}
+
+
 @safecompress.fixture(scope="model")
 def gate_attacks(model, data, device, seed, reference_recipe, config):
     """RMIA and LiRA against the model with ``gate-refs`` reference models (``reference_recipe``)."""

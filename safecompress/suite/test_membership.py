@@ -43,6 +43,25 @@ def test_rmia_in_loop(loop_inputs, rmia_steering_target, record, thresholds):
     record.attack("rmia1", rmia_attack(loop_inputs), limit, policy="point")
 
 
+@safecompress.mark.cost("validation")
+@safecompress.mark.target(serves="test_rmia_gate")
+def test_rmia_validation(validation_attacks, dense_validation_attacks, record, thresholds):
+    """The RMIA requirement checked on the checkpoint about to ship, before the gate: the gate's
+    attack and references on the members and non-members the gate only calibrates on, at most
+    ``rmia_gain_min`` below the dense parent's AUC on the same rows (point). It replaces the in-loop
+    target's verdict for that checkpoint: a checkpoint it rejects does not ship while another
+    contender or attempt remains (docs/driver.md, "Validation")."""
+    rmia = validation_attacks["rmia"]
+    if dense_validation_attacks is None:
+        record.attack("rmia", rmia, thresholds["rmia_auc_max"], policy="point")
+        return
+    dense = dense_validation_attacks["rmia"]
+    record.attack("rmia", rmia)
+    record.metric("dense_rmia_auc", dense.auc.value)
+    difference = delong_difference(rmia.scores, dense.scores, rmia.membership)  # same rows, same references: paired
+    record.at_most("rmia_auc_minus_dense", difference.value, -thresholds["rmia_gain_min"], interval=(difference.low, difference.high), policy="point")
+
+
 @safecompress.mark.cost("gate")
 @safecompress.mark.requirement
 def test_rmia_gate(gate_attacks, dense_gate_attacks, record, thresholds):

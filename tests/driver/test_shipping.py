@@ -60,3 +60,48 @@ def test_the_record_round_trips_through_a_checkpoint() -> None:
     assert (restored.best_passing.step, restored.best_red.step) == (10, 20)
     assert torch.equal(restored.shipped.weights["w"], record.shipped.weights["w"]) and restored.seen == record.seen
     assert restored.shipped.candidate.score == record.shipped.candidate.score
+
+
+def rmia_target(nodeid: str, margin: float, cost: str) -> TestReport:
+    """A steering target of the RMIA requirement (in-loop or validation evidence) at ``margin``."""
+    return TestReport(nodeid, "passed" if margin >= 0 else "missed", cost=cost, role="target", serves="test_rmia_gate", checks=[Check("auc", 0.6 - margin, "<=", 0.6, margin >= 0, margin)])
+
+
+def targeted_point(step: int, accuracy: float, in_loop_margin: float) -> JudgedPoint:
+    performance = TestReport("t.py::test_acc", "passed", checks=[Check("acc", accuracy, ">=", 0.0, True, accuracy)], markers=["performance"])
+    candidate = Candidate(f"step {step}", None, [performance, rmia_target("t.py::test_rmia_in_loop", in_loop_margin, "cheap")])
+    score_candidate(candidate, 1.0)
+    return JudgedPoint(candidate, step, "segment", 1, {"w": torch.full((2,), float(step))}, {"w": torch.ones(2, dtype=torch.bool)})
+
+
+def test_validation_replaces_the_in_loop_target_of_the_same_requirement() -> None:
+    """A point whose in-loop target was missed but whose validation met the same requirement's
+    target passes (and the reverse fails). Mutation caught: validation reports added beside the
+    in-loop ones instead of replacing them (the missed in-loop target would keep it red)."""
+    record = ShippingRecord(select)
+    record.consider(targeted_point(10, 0.80, -0.01))
+    assert record.shipped.step == 10 and not record.shipped.passed
+    line = record.validate(record.shipped, [rmia_target("t.py::test_rmia_validation", 0.02, "validation")])
+    assert record.shipped.passed and record.best_passing.step == 10 and record.best_red is None and "confirmed" in line
+    assert record.shipped.summary()["validation"]["t.py::test_rmia_validation"]["outcome"] == "passed"
+
+
+def test_a_rejected_point_makes_way_for_the_next_contender() -> None:
+    """Mutation caught: a rejected point kept as the best passing one (it would ship green-labelled)."""
+    record = ShippingRecord(select)
+    record.consider(targeted_point(10, 0.80, -0.02))  # best red
+    record.consider(targeted_point(20, 0.85, 0.01))  # best passing on in-loop evidence
+    assert record.shipped.step == 20
+    line = record.validate(record.shipped, [rmia_target("t.py::test_rmia_validation", -0.01, "validation")])
+    assert "rejected (t.py::test_rmia_validation)" in line and record.best_passing is None
+    assert record.shipped.step == 20 and record.shipped.validation is not None  # it beats step 10 among the red
+    assert [r.nodeid for r in record.shipped.evidence if r.red] == ["t.py::test_rmia_validation"]
+
+
+def test_a_validated_point_round_trips_through_a_checkpoint() -> None:
+    record = ShippingRecord(select)
+    record.consider(targeted_point(10, 0.80, -0.01))
+    record.validate(record.shipped, [rmia_target("t.py::test_rmia_validation", 0.02, "validation")])
+    restored = ShippingRecord(select)
+    restored.load_state_dict(record.state_dict(), 1.0)
+    assert restored.shipped.passed and [r.nodeid for r in restored.shipped.validation] == ["t.py::test_rmia_validation"]

@@ -11,4 +11,4 @@ To write your own, copy a function from there and mark it ``@safecompress.mark.t
 or ``@safecompress.mark.requirement`` (docs/writing-tests.md).
 """
 
-from safecompress.suite.test_membership import test_loss_attack, test_no_more_leaky_than_dense, test_rmia_gate, test_rmia_in_loop  # noqa: F401
+from safecompress.suite.test_membership import test_loss_attack, test_no_more_leaky_than_dense, test_rmia_gate, test_rmia_in_loop, test_rmia_validation  # noqa: F401

@@ -1,3 +1,3 @@
 """Membership inference: the loss attack and one-reference RMIA in the loop, RMIA + LiRA at the gate."""
 
-from safecompress.suite.test_membership import test_loss_attack, test_no_more_leaky_than_dense, test_rmia_gate, test_rmia_in_loop  # noqa: F401
+from safecompress.suite.test_membership import test_loss_attack, test_no_more_leaky_than_dense, test_rmia_gate, test_rmia_in_loop, test_rmia_validation  # noqa: F401
