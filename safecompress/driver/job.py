@@ -30,9 +30,9 @@ from safecompress.driver.identity import run_identity
 from safecompress.driver.loop import CompressionLoop, Evaluate, LoopResult, Timers, cheap_tests, fitting_updates, training_steps
 from safecompress.driver.outputs import OutputLock, prepare_output_folder
 from safecompress.driver.report import write_reports
-from safecompress.driver.selection import metric_roles
+from safecompress.driver.selection import hook_selector, metric_roles
 from safecompress.driver.settings import CompressSettings
-from safecompress.driver.shipping import load_point
+from safecompress.driver.shipping import ShippingRecord, load_point
 from safecompress.driver.updates import check_strategies, growth_registry
 from safecompress.errors import UsageError
 from safecompress.fsutil import append_line, json_safe
@@ -125,13 +125,13 @@ def validation_tests(session: SafetySession) -> Optional[Evaluate]:
 
 
 def validate_shipping(result: LoopResult, validate: Evaluate, ranks: Ranks, log_path: Path) -> list[str]:
-    """Validate the point about to ship until it is one validation has seen: a rejected point makes
-    way for the next contender (at most the best passing and the best red are kept, so this ends).
-    The model and engine end holding the point that ships; returns the lines it logged."""
+    """Validate the shortlist best first, until a point is confirmed or none is left, then the point
+    that would ship if validation has not seen it (:meth:`ShippingRecord.next_to_validate`; each
+    point once, so this ends). The model and engine end holding the point that ships; returns the
+    lines it logged."""
     record, lines = result.shipping, []
     started = time.perf_counter()
-    while record is not None and record.shipped is not None and record.shipped.validation is None:
-        point = record.shipped
+    while record is not None and (point := record.next_to_validate()) is not None:
         load_point(result.model, result.engine, point)
         reports = ranks.from_main(validate(result.model, f"{point.label}, validation") if ranks.is_main else None)
         line = record.validate(point, reports)
@@ -163,6 +163,9 @@ def run_attempts(session: SafetySession, parent: Any, settings: CompressSettings
     validate = validation_tests(session) if validation else None
     ranks = loop_args.get("ranks") or Ranks()
     plan, shipping, earlier = None, None, []
+    if validate is not None:  # the record knows which in-loop targets validation will replace, for its shortlist
+        validated = frozenset(item.serves for item in session.items if item.cost == "validation" and item.serves)
+        shipping = ShippingRecord(hook_selector(session.pm, session.config), settings.lambda_, validated)
     for attempt in range(first, settings.attempts + 1):
         loop = CompressionLoop(
             session, parent, settings=settings, attempt=attempt, plan=plan, shipping=shipping, earlier_attempts=earlier, resume=settings.resume and attempt == first, on_event=notify, **loop_args

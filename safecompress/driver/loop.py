@@ -35,7 +35,7 @@ from safecompress.attacks.robustness import InputBox
 from safecompress.data.splits import DataSplits
 from safecompress.distributed import GradientSync, Ranks, RanksDiverged, state_digest
 from safecompress.driver.checkpoint import capture_loop, restore_loop, resume_loop, save_checkpoint
-from safecompress.driver.selection import Candidate, score_candidate
+from safecompress.driver.selection import Candidate, hook_selector, score_candidate
 from safecompress.driver.settings import CompressSettings
 from safecompress.driver.shipping import JudgedPoint, ShippingRecord, load_point
 from safecompress.driver.steering import Steering, SteeringPlan
@@ -216,6 +216,7 @@ class CompressionLoop:
         )
         if fixed_remedies:  # always on at these weights, steered by nothing (the benchmark's defence baselines)
             self.steering.fix(fixed_remedies, fixed_options)
+        self._select = hook_selector(session.pm, session.config)
         self.shipping = shipping or ShippingRecord(self._select, self.settings.lambda_)
         self.state = TrainState()
         self.timers = Timers()
@@ -281,12 +282,6 @@ class CompressionLoop:
                 loss = self._train_step(*batch_of(self.members, rows, self.device), shared=False)
                 losses.append(float("nan") if loss is None else loss)
         return float(sum(losses) / len(losses)) if losses else float("nan")
-
-    def _select(self, candidates: list[Candidate], what: str) -> Candidate:
-        chosen = self.session.pm.hook.safecompress_select_candidate(candidates=candidates, config=self.session.config)
-        if chosen is None:
-            raise SafeCompressError(f"no {what} was selected (a safecompress_select_candidate hook returned None)")
-        return chosen
 
     # --- decisions --------------------------------------------------------------------------------
     def _judge(self, label: str, kind: str) -> tuple[Candidate, Optional[str]]:

@@ -12,7 +12,7 @@ candidate's numbers are logged, so any other rule can be replayed from ``decisio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from safecompress.hookspecs import hookimpl
 from safecompress.runner.reports import TestReport
@@ -134,6 +134,20 @@ def metric_roles(reports: Sequence[TestReport]) -> MetricRoles:
         if report.remedy is not None:
             risk += [f"{report.nodeid}: {check.name} {check.op} {check.limit:.4g}" for check in report.checks]
     return MetricRoles(utility, risk, warnings)
+
+
+def hook_selector(pm: Any, config: "Config") -> Callable[[list[Candidate], str], Candidate]:
+    """``select(candidates, what)`` through the ``safecompress_select_candidate`` hook; a hook that
+    returns None is an error naming what was being selected."""
+    from safecompress.errors import SafeCompressError
+
+    def select(candidates: list[Candidate], what: str) -> Candidate:
+        chosen = pm.hook.safecompress_select_candidate(candidates=candidates, config=config)
+        if chosen is None:
+            raise SafeCompressError(f"no {what} was selected (a safecompress_select_candidate hook returned None)")
+        return chosen
+
+    return select
 
 
 def rank_key(candidate: Candidate) -> tuple[float, float]:

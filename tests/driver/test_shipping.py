@@ -82,7 +82,7 @@ def test_validation_replaces_the_in_loop_target_of_the_same_requirement() -> Non
     record.consider(targeted_point(10, 0.80, -0.01))
     assert record.shipped.step == 10 and not record.shipped.passed
     line = record.validate(record.shipped, [rmia_target("t.py::test_rmia_validation", 0.02, "validation")])
-    assert record.shipped.passed and record.best_passing.step == 10 and record.best_red is None and "confirmed" in line
+    assert record.shipped.passed and record.confirmed.step == 10 and record.best_red is None and "confirmed" in line
     assert record.shipped.summary()["validation"]["t.py::test_rmia_validation"]["outcome"] == "passed"
 
 
@@ -105,3 +105,50 @@ def test_a_validated_point_round_trips_through_a_checkpoint() -> None:
     restored = ShippingRecord(select)
     restored.load_state_dict(record.state_dict(), 1.0)
     assert restored.shipped.passed and [r.nodeid for r in restored.shipped.validation] == ["t.py::test_rmia_validation"]
+
+
+VALIDATED = frozenset({"test_rmia_gate"})
+
+
+def test_the_shortlist_ranks_points_without_the_targets_validation_replaces() -> None:
+    """A more accurate point whose only red is the in-loop RMIA target is validated first, and ships
+    once confirmed. Mutation caught: the shortlist ranked on the in-loop target (the less accurate,
+    in-loop-passing point would be validated first and ship)."""
+    record = ShippingRecord(select, 1.0, VALIDATED)
+    record.consider(targeted_point(10, 0.80, 0.05))
+    record.consider(targeted_point(20, 0.85, -0.01))
+    assert [p.step for p in record.shortlist] == [20, 10] and record.shipped.step == 10  # before validation: in-loop classes
+    assert record.next_to_validate().step == 20
+    record.validate(record.shortlist[0], [rmia_target("t.py::test_rmia_validation", 0.01, "validation")])
+    assert record.confirmed.step == 20 and record.shipped.step == 20 and record.next_to_validate() is None
+
+
+def test_rejected_shortlist_points_hand_over_until_one_is_confirmed_or_none_is_left() -> None:
+    record = ShippingRecord(select, 1.0, VALIDATED)
+    for step, accuracy in ((10, 0.80), (20, 0.85), (30, 0.82)):
+        record.consider(targeted_point(step, accuracy, -0.01))
+    judged = []
+    while (point := record.next_to_validate()) is not None:
+        judged.append(point.step)
+        record.validate(point, [rmia_target("t.py::test_rmia_validation", -0.01, "validation")])
+    assert judged == [20, 30, 10]  # best first, each once
+    assert record.confirmed is None and not record.shipped.passed and record.shipped.step == 20
+
+
+def test_a_point_red_on_a_test_validation_does_not_replace_is_not_shortlisted() -> None:
+    record = ShippingRecord(select, 1.0, VALIDATED)
+    red_accuracy = targeted_point(10, 0.80, 0.01)
+    red_accuracy.candidate.reports[0] = TestReport("t.py::test_acc", "missed", role="target", checks=[Check("acc", 0.8, ">=", 0.9, False, -0.1)], markers=["performance"])
+    record.consider(red_accuracy)
+    assert record.shortlist == []
+
+
+def test_the_shortlist_and_the_confirmed_point_round_trip_as_one_object_each() -> None:
+    record = ShippingRecord(select, 1.0, VALIDATED)
+    record.consider(targeted_point(10, 0.80, 0.05))
+    record.consider(targeted_point(20, 0.85, -0.01))
+    restored = ShippingRecord(select, 1.0, VALIDATED)
+    restored.load_state_dict(record.state_dict(), 1.0)
+    assert [p.step for p in restored.shortlist] == [20, 10] and restored.shortlist[1] is restored.best_passing
+    restored.validate(restored.shortlist[1], [rmia_target("t.py::test_rmia_validation", -0.01, "validation")])
+    assert restored.best_passing is None and [p.step for p in restored.shortlist] == [20]
