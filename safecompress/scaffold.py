@@ -125,7 +125,7 @@ from safecompress.suite.test_accuracy import test_accuracy, test_held_out_accura
 ''',
     "test_membership.py": '''"""The shipped membership tests (source: safecompress/suite/test_membership.py); add your own beside them."""
 
-from safecompress.suite.test_membership import test_loss_attack, test_no_more_leaky_than_dense, test_rmia_gate, test_rmia_in_loop  # noqa: F401
+from safecompress.suite.test_membership import test_loss_attack, test_no_more_leaky_than_dense, test_rmia_gate, test_rmia_in_loop, test_rmia_validation  # noqa: F401
 ''',
 }
 

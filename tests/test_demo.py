@@ -36,7 +36,7 @@ def test_the_demo_runs_outside_a_project_with_the_library_suite(tmp_path: Path, 
     assert "running the library's shipped suite" in out
     report = json.loads((tmp_path / "safecompress-demo" / "report.json").read_text())
     nodeids = {t["nodeid"] for t in report["models"]["compressed"]["tests"]}
-    assert {"test_membership.py::test_rmia_gate", "test_accuracy.py::test_held_out_accuracy"} <= nodeids and len(nodeids) == 6
+    assert {"test_membership.py::test_rmia_gate", "test_accuracy.py::test_held_out_accuracy"} <= nodeids and len(nodeids) == 7
     assert report["settings"]["density"] == 0.1 and report["data"]["roles"]["members"]["count"] == 1000  # the packaged settings
     html = (tmp_path / "safecompress-demo" / "report.html").read_text()
     recorded = {name for t in report["models"]["compressed"]["tests"] for name in t["info"].get("rocs", {})}

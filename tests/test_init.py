@@ -84,10 +84,11 @@ def test_init_then_test_runs_the_scaffolded_suite_on_a_saved_model(tmp_path: Pat
         "safety_tests/test_accuracy.py::test_held_out_accuracy",
         "safety_tests/test_membership.py::test_loss_attack",
         "safety_tests/test_membership.py::test_rmia_in_loop",
+        "safety_tests/test_membership.py::test_rmia_validation",
         "safety_tests/test_membership.py::test_rmia_gate",
         "safety_tests/test_membership.py::test_no_more_leaky_than_dense",
     }
     assert outcomes["safety_tests/test_membership.py::test_no_more_leaky_than_dense"] == "skipped"  # no --dense
     ran = [t for t in report["tests"] if t["outcome"] in ("passed", "failed")]
-    assert len(ran) == 5 and all(t["checks"] for t in ran)
+    assert len(ran) == 6 and all(t["checks"] for t in ran)
     assert {"loss", "rmia1", "rmia"} <= {name for t in ran for name in t["info"].get("rocs", {})}

@@ -76,7 +76,7 @@ def check_compress_then_gate(root: Path, env: dict[str, str], updates: int) -> d
     assert report["exitstatus"] == compress.returncode
     assert report["models"]["compressed"]["masked_density"] == pytest.approx(0.1, abs=2e-3)
     logged = [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]
-    kinds = [d["kind"] for d in logged if d["attempt"] == 1]
+    kinds = [d["kind"] for d in logged if d["attempt"] == 1 and d["kind"] != "validation"]  # validation lines follow the attempt
     fitted = kinds.count("update")  # at most `updates`: they must sit at least 10 steps apart
     checks = len(kinds) - 1 - fitted  # one per step after the last update, at most final_checks
     assert 1 <= fitted <= updates and kinds == ["baseline"] + ["update"] * fitted + ["final-check"] * checks and 1 <= checks <= report["settings"]["final_checks"], kinds
@@ -86,7 +86,15 @@ def check_compress_then_gate(root: Path, env: dict[str, str], updates: int) -> d
     # the saved artifact reloads bit-exact and the references come from the cache: same verdicts
     assert outcomes(json.loads((root / "gate.json").read_text())["tests"]) == outcomes(report["models"]["compressed"]["tests"])
     cases = list(ET.parse(root / "report.xml").getroot().iter("testcase"))
-    assert {c.get("name") for c in cases} == {"test_accuracy", "test_held_out_accuracy", "test_loss_attack", "test_rmia_in_loop", "test_rmia_gate", "test_no_more_leaky_than_dense"}
+    assert {c.get("name") for c in cases} == {
+        "test_accuracy",
+        "test_held_out_accuracy",
+        "test_loss_attack",
+        "test_rmia_in_loop",
+        "test_rmia_validation",
+        "test_rmia_gate",
+        "test_no_more_leaky_than_dense",
+    }
     assert "## SafeCompress safety tests" in (root / "summary.md").read_text()
     return report
 
@@ -147,7 +155,7 @@ def test_fashion_mnist_example_end_to_end(tmp_path: Path, cache_dir: Path) -> No
     assert bridged.returncode == gate.returncode, bridged.stdout + bridged.stderr
     assert "PytestUnknownMarkWarning" not in bridged.stdout
     cases = {c.get("name"): c for c in ET.parse(root / "py.xml").getroot().iter("testcase")}
-    assert len(cases) == 6 and cases["test_no_more_leaky_than_dense"].find("skipped") is None
+    assert len(cases) == 7 and cases["test_no_more_leaky_than_dense"].find("skipped") is None
     roles = {name: {p.get("name"): p.get("value") for p in case.iter("property")}.get("role") for name, case in cases.items()}
     assert roles["test_rmia_gate"] == "requirement" and roles["test_rmia_in_loop"] == "target"
 
@@ -462,7 +470,7 @@ def test_heterogeneous_example_balances_two_remedies(tmp_path: Path, cache_dir: 
     compress = run([*SAFECOMPRESS, "compress", "dense/model.safetensors", "--out", "out", "-q"], root, env, timeout=400)
     assert compress.returncode in (0, 1), compress.stdout + compress.stderr
     out = root / "out"
-    logged = [json.loads(line) for line in (out / "decisions.jsonl").read_text().splitlines()]
+    logged = [d for d in map(json.loads, (out / "decisions.jsonl").read_text().splitlines()) if d["kind"] != "validation"]  # the loop's decisions
     baseline = logged[0]
     assert baseline["kind"] == "baseline" and baseline["remedy_weights"]["adversarial_regularization"] > 0 and baseline["remedy_weights"]["adversarial_training"] > 0
     trained = [d["remedy_weights"]["adversarial_training"] for d in logged]
