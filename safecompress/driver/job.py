@@ -27,7 +27,7 @@ from safecompress.driver.diagnosis import diagnose
 from safecompress.driver.gate import compare, exit_status, run_gate, versions
 from safecompress.driver.gate_record import GATE_KEY, make_gate_record
 from safecompress.driver.identity import run_identity
-from safecompress.driver.loop import CompressionLoop, Evaluate, LoopResult, Timers, cheap_tests, fitting_updates, training_steps
+from safecompress.driver.loop import CompressionLoop, Evaluate, LoopResult, Timers, cheap_tests, fitting_updates, tests_of_cost, training_steps
 from safecompress.driver.outputs import OutputLock, prepare_output_folder
 from safecompress.driver.report import write_reports
 from safecompress.driver.selection import hook_selector, metric_roles
@@ -37,7 +37,6 @@ from safecompress.driver.updates import check_strategies, growth_registry
 from safecompress.errors import UsageError
 from safecompress.fsutil import append_line, json_safe
 from safecompress.plugins import collect_registry
-from safecompress.runner.reports import TestReport
 from safecompress.runner.session import SafetySession
 
 COMPRESS_REPORT_SCHEMA = "safecompress.compress-report"
@@ -114,14 +113,7 @@ def validation_tests(session: SafetySession) -> Optional[Evaluate]:
     the point about to ship, on stronger evidence than the in-loop audit (docs/driver.md)."""
     if not any(item.cost == "validation" for item in session.items):
         return None
-
-    def evaluate(model: Any, label: str) -> list[TestReport]:
-        session.set_model(model, label=label)
-        reports = session.run(select=lambda item: item.cost == "validation")
-        model.train()
-        return reports
-
-    return evaluate
+    return tests_of_cost(session, "validation")
 
 
 def validate_shipping(result: LoopResult, validate: Evaluate, ranks: Ranks, log_path: Path) -> list[str]:

@@ -124,10 +124,16 @@ def training_autocast(precision: str, device: torch.device) -> Callable[[], Any]
 def cheap_tests(session: SafetySession, only: Optional[Callable[[Any], bool]] = None) -> Evaluate:
     """The default ``evaluate``: the session's cheap tests (those ``only`` keeps) on ``model``, which
     then trains on."""
+    return tests_of_cost(session, "cheap", only)
+
+
+def tests_of_cost(session: SafetySession, cost: str, only: Optional[Callable[[Any], bool]] = None) -> Evaluate:
+    """An ``evaluate`` running the session's tests of ``cost`` (those ``only`` keeps) on ``model``,
+    which then trains on."""
 
     def evaluate(model: nn.Module, label: str) -> list[TestReport]:
         session.set_model(model, label=label)
-        reports = session.run(select=lambda item: item.cost == "cheap" and (only is None or only(item)))
+        reports = session.run(select=lambda item: item.cost == cost and (only is None or only(item)))
         model.train()
         return reports
 
